@@ -1,0 +1,282 @@
+"""The requester's side: projects, their items, and workers' leases and answers on items.
+
+Rules that a database can hold are database constraints (see each ``Meta.constraints``); the rest
+(labels of a project, gold label among them) are checked by ``clean()`` and by the services.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from hitl_platform import money
+
+MONEY = {"max_digits": money.MAX_DIGITS, "decimal_places": money.PLACES}
+
+
+class AggregationMethod(models.TextChoices):
+    DAWID_SKENE = "ds", "Dawid-Skene"
+    ONE_COIN = "ods", "One-coin Dawid-Skene"
+    GLAD = "glad", "GLAD"
+    WEIGHTED_MAJORITY = "wmv", "Weighted majority vote"
+    MAJORITY = "mv", "Majority vote"
+
+
+class Project(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        FINISHED = "finished", "Finished"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="projects"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="Shown to workers; Markdown.")
+    labels = models.JSONField(
+        default=list, help_text="The ordered label set, at least two distinct labels."
+    )
+    reward = models.DecimalField(**MONEY, help_text="Paid per approved answer.")
+    budget = models.DecimalField(**MONEY, help_text="Spending never goes past this amount.")
+    min_overlap = models.PositiveSmallIntegerField(
+        default=2, help_text="Answers every item gets before it can be final."
+    )
+    max_overlap = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Answers an item can get at most; more are bought only while uncertain.",
+    )
+    target_confidence = models.FloatField(
+        default=0.95, help_text="An item is final once its consensus reaches this (0.5–0.999)."
+    )
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of a worker's tasks that are gold (control) items."
+    )
+    assignment_seconds = models.PositiveIntegerField(
+        default=600, help_text="How long a worker holds an item before the lease expires."
+    )
+    aggregation_method = models.CharField(
+        max_length=8, choices=AggregationMethod.choices, default=AggregationMethod.DAWID_SKENE
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(reward__gte=0), name="project_reward_non_negative"),
+            models.CheckConstraint(condition=Q(budget__gte=0), name="project_budget_non_negative"),
+            models.CheckConstraint(
+                condition=Q(min_overlap__gte=1), name="project_min_overlap_at_least_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_overlap__gte=F("min_overlap")),
+                name="project_max_overlap_at_least_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_confidence__gte=0.5, target_confidence__lte=0.999),
+                name="project_target_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(assignment_seconds__gte=10), name="project_assignment_at_least_10s"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "finished"]),
+                name="project_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(aggregation_method__in=["ds", "ods", "glad", "wmv", "mv"]),
+                name="project_aggregation_method_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        labels = self.labels
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ValidationError({"labels": "Labels must be a list of strings."})
+        stripped = [x.strip() for x in labels]
+        if any(not x for x in stripped):
+            raise ValidationError({"labels": "A label cannot be empty."})
+        if len(set(stripped)) != len(stripped):
+            raise ValidationError({"labels": "Labels must be distinct."})
+        if len(stripped) < 2:
+            raise ValidationError({"labels": "A project needs at least two labels."})
+        self.labels = stripped
+
+    @property
+    def assignment_duration(self) -> timedelta:
+        return timedelta(seconds=self.assignment_seconds)
+
+
+class Item(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REVIEW = "review", "Needs review"
+        FINAL = "final", "Final"
+
+    class Source(models.TextChoices):
+        CROWD = "crowd", "Crowd"
+        MODEL = "model", "Model"
+        GOLD = "gold", "Gold"
+        REVIEW = "review", "Review"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255)
+    payload = models.JSONField(default=dict, blank=True)
+    gold_label = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    final_label = models.CharField(max_length=200, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    label_source = models.CharField(max_length=16, choices=Source.choices, blank=True)
+    answers_count = models.PositiveIntegerField(
+        default=0, help_text="Submitted answers (kept by the services that store answers)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="item_external_id_unique"
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_not_empty"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="item_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "review", "final"]), name="item_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(label_source__in=["", "crowd", "model", "gold", "review"]),
+                name="item_label_source_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="final") | (~Q(final_label="") & ~Q(label_source="")),
+                name="item_final_has_label_and_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_gold(self) -> bool:
+        return bool(self.gold_label)
+
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Assignment(models.Model):
+    """A worker's lease on one item and, once submitted, their answer."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    ANSWERED = ("submitted", "approved", "rejected")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    worker = models.ForeignKey(
+        "workers.Worker", on_delete=models.PROTECT, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    label = models.CharField(max_length=200, blank=True)
+    reward = models.DecimalField(**MONEY, help_text="The reward promised when the lease was taken.")
+    leased_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "worker"], name="assignment_one_per_item_and_worker"
+            ),
+            models.UniqueConstraint(
+                fields=["worker", "project"],
+                condition=Q(status="leased"),
+                name="assignment_one_live_lease_per_worker_and_project",
+            ),
+            models.CheckConstraint(
+                condition=Q(reward__gte=0), name="assignment_reward_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("leased_at")), name="assignment_expires_after_leased"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["leased", "submitted", "expired", "approved", "rejected"]),
+                name="assignment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["submitted", "approved", "rejected"])
+                | (~Q(label="") & Q(submitted_at__isnull=False)),
+                name="assignment_answer_has_label_and_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["leased", "expired"]) | Q(label=""),
+                name="assignment_lease_has_no_label",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0),
+                name="assignment_seconds_non_negative",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="assignment_live_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.item} by {self.worker}"
+
+    def is_live(self, now=None) -> bool:
+        """A lease is live while leased and not past its expiry, whether or not a job expired it."""
+        return self.status == self.Status.LEASED and self.expires_at > (now or timezone.now())
+
+
+class ItemImport(models.Model):
+    """An uploaded file of items: validated, previewed, then imported all at once or not at all."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting confirmation"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Rejected"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} → {self.project}"

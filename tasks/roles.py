@@ -1,0 +1,33 @@
+"""The roles people have, as Django groups with their permissions (kept in step after each migrate)."""
+
+from django.contrib.auth.models import Group, Permission
+
+REQUESTERS = "Requesters"
+
+GROUP_PERMISSIONS = {
+    REQUESTERS: [
+        "tasks.add_project",
+        "tasks.change_project",
+        "tasks.view_project",
+        "tasks.view_item",
+        "tasks.view_assignment",
+        "tasks.add_itemimport",
+        "tasks.view_itemimport",
+    ],
+}
+
+
+def groups_ensure(**_kwargs) -> None:
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        perms = []
+        for dotted in codenames:
+            app_label, codename = dotted.split(".")
+            perms.extend(
+                Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(perms)
+
+
+def is_requester(user) -> bool:
+    return user.is_active and user.is_staff and user.groups.filter(name=REQUESTERS).exists()

@@ -1,0 +1,192 @@
+"""Every write on projects, items and assignments goes through these functions."""
+
+import logging
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hitl_platform.errors import ApplicationError
+
+from .importing import ParseResult, RowError, detect_format, parse_items
+from .models import Assignment, Item, ItemImport, Project
+
+logger = logging.getLogger(__name__)
+
+IMPORT_BATCH = 2000
+
+
+class ImportRejected(ApplicationError):
+    """A file had at least one bad row; nothing was imported. ``errors`` names every line."""
+
+    def __init__(self, errors: list[RowError], errors_total: int | None = None) -> None:
+        total = errors_total if errors_total is not None else len(errors)
+        super().__init__(f"The file was rejected: {total} error(s); nothing was imported.")
+        self.errors = errors
+        self.errors_total = total
+
+
+# --- Projects ------------------------------------------------------------------------------------
+
+
+def project_create(*, owner, **fields) -> Project:
+    project = Project(owner=owner, **fields)
+    try:
+        project.full_clean()
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages), extra={"fields": exc.message_dict}) from exc
+    project.save()
+    return project
+
+
+def _project_transition(*, project: Project, to: str, allowed_from: tuple[str, ...]) -> Project:
+    """Compare-and-swap on the status, so two admins clicking at once cannot both win."""
+    with transaction.atomic():
+        changed = Project.objects.filter(pk=project.pk, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now()
+        )
+        project.refresh_from_db(fields=["status", "updated_at"])
+    if not changed:
+        raise ApplicationError(
+            f"Project “{project.name}” is {project.get_status_display().lower()} and cannot become {to}."
+        )
+    return project
+
+
+def project_publish(*, project: Project) -> Project:
+    """Open a draft or paused project to workers. It needs items and a valid label set."""
+    try:
+        project.clean()
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages)) from exc
+    if not project.items.exists():
+        raise ApplicationError(f"Project “{project.name}” has no items yet: import items first.")
+    return _project_transition(project=project, to="active", allowed_from=("draft", "paused"))
+
+
+def project_pause(*, project: Project) -> Project:
+    return _project_transition(project=project, to="paused", allowed_from=("active",))
+
+
+def project_finish(*, project: Project) -> Project:
+    return _project_transition(
+        project=project, to="finished", allowed_from=("draft", "active", "paused")
+    )
+
+
+# --- Import --------------------------------------------------------------------------------------
+
+
+def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResult:
+    existing = project.items.values_list("external_id", flat=True)
+    return parse_items(data, fmt=fmt, labels=project.labels, existing_ids=existing)
+
+
+def items_import(*, project: Project, data: bytes, fmt: str) -> int:
+    """Import every item of ``data`` into ``project`` or none of them.
+
+    Raises ``ImportRejected`` listing every bad line. Items are written with bulk inserts in one
+    transaction; a gold item is final from the start (its label is known) and serves as a control.
+    """
+    if fmt not in ("csv", "jsonl"):
+        raise ApplicationError(f"Unknown format {fmt!r}: use csv or jsonl.")
+    result = _parse_for_project(project=project, data=data, fmt=fmt)
+    if not result.ok:
+        raise ImportRejected(result.errors, result.errors_total)
+    items = [
+        Item(
+            project=project,
+            external_id=row.external_id,
+            payload=row.payload,
+            gold_label=row.gold_label,
+            **(
+                {
+                    "status": "final",
+                    "final_label": row.gold_label,
+                    "confidence": 1.0,
+                    "label_source": "gold",
+                }
+                if row.gold_label
+                else {}
+            ),
+        )
+        for row in result.items
+    ]
+    try:
+        with transaction.atomic():
+            Item.objects.bulk_create(items, batch_size=IMPORT_BATCH)
+    except IntegrityError as exc:
+        # Another import of the same ids committed between our check and our insert.
+        raise ImportRejected(
+            [RowError(0, "some external ids were imported by someone else meanwhile; try again")]
+        ) from exc
+    logger.info("imported %d items into project %s", len(items), project.pk)
+    return len(items)
+
+
+def item_import_stage(*, project: Project, filename: str, data: bytes, user) -> ItemImport:
+    """Keep an uploaded file and validate it; the requester confirms after seeing the preview."""
+    fmt = detect_format(filename)
+    staged = ItemImport(
+        project=project, uploaded_by=user, original_name=filename[:255], format=fmt or ""
+    )
+    if fmt is None:
+        staged.status = ItemImport.Status.FAILED
+        staged.errors = [str(RowError(0, "unknown file type: upload a .csv or .jsonl file"))]
+        staged.save()
+        return staged
+    result = _parse_for_project(project=project, data=data, fmt=fmt)
+    staged.rows = len(result.items)
+    if not result.ok:
+        staged.status = ItemImport.Status.FAILED
+        staged.errors = [str(e) for e in result.errors]
+        if result.errors_total > len(result.errors):
+            staged.errors.append(f"… and {result.errors_total - len(result.errors)} more errors")
+    staged.file.save(filename, ContentFile(data), save=False)
+    staged.save()
+    return staged
+
+
+def item_import_confirm(*, item_import: ItemImport) -> int:
+    """Import a staged file. Locks the staged row so that a double click imports once."""
+    rejected: ImportRejected | None = None
+    with transaction.atomic():
+        staged = ItemImport.objects.select_for_update().get(pk=item_import.pk)
+        if staged.status != ItemImport.Status.PENDING:
+            raise ApplicationError("This file was already handled; upload it again to re-import.")
+        with staged.file.open("rb") as fh:
+            data = fh.read()
+        try:
+            count = items_import(project=staged.project, data=data, fmt=staged.format)
+        except ImportRejected as exc:
+            rejected = exc  # recorded below, outside the transaction that is rolled back
+        else:
+            staged.status = ItemImport.Status.IMPORTED
+            staged.rows = count
+            staged.imported_at = timezone.now()
+            staged.save(update_fields=["status", "rows", "imported_at"])
+    if rejected is not None:
+        ItemImport.objects.filter(pk=item_import.pk).update(
+            status=ItemImport.Status.FAILED, errors=[str(e) for e in rejected.errors]
+        )
+        item_import.refresh_from_db()
+        raise rejected
+    item_import.refresh_from_db()
+    return count
+
+
+# --- Leases ----------------------------------------------------------------------------------------
+
+
+def assignments_expire(*, now: datetime | None = None) -> int:
+    """Mark leases past their expiry as expired; returns how many.
+
+    Correctness never waits for this job: a lease past ``expires_at`` is treated as expired when a
+    worker claims or submits. This only tidies the table (and frees the one-live-lease slot).
+    """
+    now = now or timezone.now()
+    return Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now).update(
+        status=Assignment.Status.EXPIRED
+    )

@@ -1,0 +1,97 @@
+"""Personas and shared fixtures. Permission tests always include the outsider."""
+
+import os
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+
+from hitl_platform.celery import app as celery_app
+from tasks.models import Project
+from tasks.roles import REQUESTERS
+from workers.services import worker_create
+
+PASSWORD = "correct-horse-battery-9"
+
+
+def is_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not is_postgres():
+        skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_in_process(request):
+    """Jobs run eagerly in tests, even with a broker configured, except in real-worker tests."""
+    if "celery_worker" in request.keywords:
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher is slow by design; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _requester(django_user_model, username):
+    user = django_user_model.objects.create_user(
+        username=username, password=PASSWORD, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=REQUESTERS))
+    return user
+
+
+@pytest.fixture
+def requester(db, django_user_model):
+    return _requester(django_user_model, "alice-requester")
+
+
+@pytest.fixture
+def other_requester(db, django_user_model):
+    return _requester(django_user_model, "bob-requester")
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password=PASSWORD)
+
+
+@pytest.fixture
+def worker(db):
+    return worker_create(username="wendy-worker", password=PASSWORD)
+
+
+@pytest.fixture
+def outsider(db, django_user_model):
+    """Logged in, but neither requester, worker nor staff."""
+    return django_user_model.objects.create_user(username="oscar-outsider", password=PASSWORD)
+
+
+@pytest.fixture
+def project_factory(db):
+    def make(owner, **fields):
+        defaults = {
+            "name": "Sentiment of movie reviews",
+            "labels": ["pos", "neg"],
+            "reward": Decimal("0.0500"),
+            "budget": Decimal("100.0000"),
+        }
+        return Project.objects.create(owner=owner, **{**defaults, **fields})
+
+    return make
+
+
+@pytest.fixture
+def project(requester, project_factory):
+    return project_factory(requester)
