@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "tasks",
     "workers",
     "reports",
+    "audit",
+    "aggregation",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +159,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "tasks.jobs.assignments_expire_job", "schedule": 60.0},
+    "refit-projects": {"task": "aggregation.jobs.projects_refit_job", "schedule": 300.0},
 }
 
 # --- REST API -----------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "hitl_platform.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "hitl-platform API",

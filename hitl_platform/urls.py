@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "hitl-platform"
 admin.site.site_title = "hitl-platform"
@@ -7,4 +7,5 @@ admin.site.index_title = "Labeling projects"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("hitl_platform.api")),
 ]

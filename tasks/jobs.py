@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from .services import assignments_expire
+from .routing import assignments_expire
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=10)
+@shared_task(bind=True, max_retries=3, default_retry_delay=10, acks_late=True)
 def assignments_expire_job(self) -> int:
     return assignments_expire()

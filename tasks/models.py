@@ -62,6 +62,44 @@ class Project(models.Model):
     aggregation_method = models.CharField(
         max_length=8, choices=AggregationMethod.choices, default=AggregationMethod.DAWID_SKENE
     )
+    # Qualification and blocking rules.
+    exam_size = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="Gold items a worker new to the project answers as an exam (0: no exam).",
+    )
+    exam_pass_accuracy = models.FloatField(
+        default=0.75, help_text="Share of exam answers that must be right to open paid work."
+    )
+    block_gold_accuracy = models.FloatField(
+        default=0.6, help_text="Block a worker whose gold accuracy (with a prior) falls below this…"
+    )
+    block_gold_min_answers = models.PositiveSmallIntegerField(
+        default=8, help_text="…once they have answered this many gold items."
+    )
+    block_estimated_accuracy = models.FloatField(
+        default=0.55, help_text="Block a worker whose estimated accuracy falls below this…"
+    )
+    block_estimated_min_answers = models.PositiveSmallIntegerField(
+        default=20, help_text="…once they have given this many answers."
+    )
+    block_min_median_seconds = models.FloatField(
+        default=1.0, help_text="Block a worker whose median answer time is below this (seconds)…"
+    )
+    block_speed_min_answers = models.PositiveSmallIntegerField(
+        default=10, help_text="…once they have given this many answers."
+    )
+    refit_every = models.PositiveIntegerField(
+        default=50, help_text="Refit worker skills after this many new answers."
+    )
+    # Budget counters: what open leases and unpaid answers hold, and what was paid. The database
+    # refuses any write that would take spent + reserved past the budget.
+    reserved = models.DecimalField(**MONEY, default=money.ZERO, editable=False)
+    spent = models.DecimalField(**MONEY, default=money.ZERO, editable=False)
+    # The current worker model (from the last refit): class prior and an unseen worker's confusion.
+    class_prior = models.JSONField(null=True, blank=True, editable=False)
+    prior_confusion = models.JSONField(null=True, blank=True, editable=False)
+    answers_since_refit = models.PositiveIntegerField(default=0, editable=False)
+    refitted_at = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -96,6 +134,23 @@ class Project(models.Model):
                 condition=Q(aggregation_method__in=["ds", "ods", "glad", "wmv", "mv"]),
                 name="project_aggregation_method_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0, spent__gte=0), name="project_counters_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__gte=F("spent") + F("reserved")),
+                name="project_never_over_budget",
+            ),
+            models.CheckConstraint(
+                condition=Q(exam_pass_accuracy__gte=0, exam_pass_accuracy__lte=1)
+                & Q(block_gold_accuracy__gte=0, block_gold_accuracy__lte=1)
+                & Q(block_estimated_accuracy__gte=0, block_estimated_accuracy__lte=1)
+                & Q(block_min_median_seconds__gte=0),
+                name="project_quality_rules_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(refit_every__gte=1), name="project_refit_every_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,6 +172,10 @@ class Project(models.Model):
     @property
     def assignment_duration(self) -> timedelta:
         return timedelta(seconds=self.assignment_seconds)
+
+    @property
+    def remaining(self):
+        return self.budget - self.spent - self.reserved
 
 
 class Item(models.Model):
@@ -141,6 +200,13 @@ class Item(models.Model):
     label_source = models.CharField(max_length=16, choices=Source.choices, blank=True)
     answers_count = models.PositiveIntegerField(
         default=0, help_text="Submitted answers (kept by the services that store answers)."
+    )
+    priority = models.FloatField(
+        default=0.0,
+        help_text="Routing key: the current confidence, 0 before any answer (lowest is served first).",
+    )
+    leases_count = models.PositiveIntegerField(
+        default=0, help_text="Leases held on the item now (kept by the claim/submit services)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -168,6 +234,16 @@ class Item(models.Model):
                 name="item_final_has_label_and_source",
             ),
         ]
+        indexes = [
+            # The claim query: open, non-gold items of a project, least confident first, then
+            # fewest answers, then oldest. Partial, so it stays small as items become final.
+            models.Index(
+                fields=["project", "priority", "answers_count", "id"],
+                condition=Q(status="open", gold_label=""),
+                name="item_open_routing",
+            ),
+            models.Index(fields=["project", "id"], condition=~Q(gold_label=""), name="item_gold"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -190,6 +266,11 @@ class Assignment(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
+    class Kind(models.TextChoices):
+        TASK = "task", "Task"
+        GOLD = "gold", "Control (gold)"
+        EXAM = "exam", "Exam"
+
     ANSWERED = ("submitted", "approved", "rejected")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
@@ -198,6 +279,7 @@ class Assignment(models.Model):
         "workers.Worker", on_delete=models.PROTECT, related_name="assignments"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TASK)
     label = models.CharField(max_length=200, blank=True)
     reward = models.DecimalField(**MONEY, help_text="The reward promised when the lease was taken.")
     leased_at = models.DateTimeField(default=timezone.now)
@@ -239,8 +321,16 @@ class Assignment(models.Model):
                 condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0),
                 name="assignment_seconds_non_negative",
             ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["task", "gold", "exam"]), name="assignment_kind_valid"
+            ),
         ]
-        indexes = [models.Index(fields=["status", "expires_at"], name="assignment_live_expiry")]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="leased"), name="assignment_live_expiry"
+            ),
+            models.Index(fields=["worker", "project", "status"], name="assignment_worker_project"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item} by {self.worker}"

@@ -1,7 +1,6 @@
 """Every write on projects, items and assignments goes through these functions."""
 
 import logging
-from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -11,7 +10,7 @@ from django.utils import timezone
 from hitl_platform.errors import ApplicationError
 
 from .importing import ParseResult, RowError, detect_format, parse_items
-from .models import Assignment, Item, ItemImport, Project
+from .models import Item, ItemImport, Project
 
 logger = logging.getLogger(__name__)
 
@@ -175,18 +174,3 @@ def item_import_confirm(*, item_import: ItemImport) -> int:
         raise rejected
     item_import.refresh_from_db()
     return count
-
-
-# --- Leases ----------------------------------------------------------------------------------------
-
-
-def assignments_expire(*, now: datetime | None = None) -> int:
-    """Mark leases past their expiry as expired; returns how many.
-
-    Correctness never waits for this job: a lease past ``expires_at`` is treated as expired when a
-    worker claims or submits. This only tidies the table (and frees the one-live-lease slot).
-    """
-    now = now or timezone.now()
-    return Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now).update(
-        status=Assignment.Status.EXPIRED
-    )

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from hitl_platform.celery import app as celery_app
 from tasks.models import Project
 from tasks.roles import REQUESTERS
+from tasks.services import items_import, project_publish
 from workers.services import worker_create
 
 PASSWORD = "correct-horse-battery-9"
@@ -95,3 +96,33 @@ def project_factory(db):
 @pytest.fixture
 def project(requester, project_factory):
     return project_factory(requester)
+
+
+@pytest.fixture
+def live_project(requester, project_factory):
+    """An active project with items imported through the real service.
+
+    ``live_project(tasks=10, gold=4, **rules)``: ``tasks`` open items t0…, ``gold`` gold items g0…
+    whose gold label is "pos".
+    """
+
+    def make(tasks=10, gold=0, **fields):
+        fields = {"exam_size": 0, "gold_rate": 0.0, **fields}
+        project = project_factory(requester, **fields)
+        lines = ["external_id,gold_label,text"]
+        lines += [f"t{n},,task text {n}" for n in range(tasks)]
+        lines += [f"g{n},pos,control text {n}" for n in range(gold)]
+        items_import(project=project, data="\n".join(lines).encode(), fmt="csv")
+        return project_publish(project=project)
+
+    return make
+
+
+@pytest.fixture
+def make_worker(db):
+    counter = iter(range(10_000))
+
+    def make(name=None):
+        return worker_create(username=name or f"worker-{next(counter)}", password=PASSWORD)
+
+    return make

@@ -1,7 +1,10 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Worker
+from audit.services import audit_record
+
+from .models import Worker, WorkerStanding
 
 
 def worker_create(*, username: str, password: str, email: str = "") -> Worker:
@@ -11,3 +14,78 @@ def worker_create(*, username: str, password: str, email: str = "") -> Worker:
             username=username, password=password, email=email
         )
         return Worker.objects.create(user=user)
+
+
+def standing_block(
+    *, standing: WorkerStanding, reason: str, rule: str, now=None, data=None
+) -> None:
+    """Block a worker in one project, with the reason they will see, as an audit event."""
+    standing.state = WorkerStanding.State.BLOCKED
+    standing.blocked_reason = reason
+    standing.blocked_at = now or timezone.now()
+    standing.save(update_fields=["state", "blocked_reason", "blocked_at"])
+    audit_record(
+        action="worker.block",
+        reason=reason,
+        project=standing.project,
+        worker=standing.worker,
+        data={"rule": rule, **(data or {})},
+    )
+
+
+def standings_apply_rules(*, project) -> list[WorkerStanding]:
+    """Block the project's qualified workers whose measured quality breaks one of its rules.
+
+    Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
+    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` after ``block_gold_min_answers`` gold
+    answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
+    after ``block_estimated_min_answers`` answers; median answer time below
+    ``block_min_median_seconds`` after ``block_speed_min_answers`` answers. Each block is an audit
+    event with its reason, and the worker sees the reason.
+    """
+    now = timezone.now()
+    blocked = []
+    with transaction.atomic():
+        standings = (
+            WorkerStanding.objects.select_for_update()
+            .select_related("worker__user", "project")
+            .filter(project=project, state=WorkerStanding.State.QUALIFIED)
+            .order_by("pk")
+        )
+        for standing in standings:
+            reason = rule = None
+            if (
+                standing.gold_answers >= project.block_gold_min_answers
+                and standing.gold_accuracy is not None
+                and standing.gold_accuracy < project.block_gold_accuracy
+            ):
+                rule = "gold_accuracy"
+                reason = (
+                    f"Accuracy on control questions {standing.gold_accuracy:.0%} "
+                    f"({standing.gold_correct} of {standing.gold_answers} right) is below "
+                    f"{project.block_gold_accuracy:.0%}."
+                )
+            elif (
+                standing.answers >= project.block_estimated_min_answers
+                and standing.estimated_accuracy is not None
+                and standing.estimated_accuracy < project.block_estimated_accuracy
+            ):
+                rule = "estimated_accuracy"
+                reason = (
+                    f"Estimated accuracy {standing.estimated_accuracy:.0%} over {standing.answers} "
+                    f"answers is below {project.block_estimated_accuracy:.0%}."
+                )
+            elif (
+                standing.answers >= project.block_speed_min_answers
+                and standing.median_seconds is not None
+                and standing.median_seconds < project.block_min_median_seconds
+            ):
+                rule = "speed"
+                reason = (
+                    f"Median answer time {standing.median_seconds:.1f} s is below the "
+                    f"{project.block_min_median_seconds:.1f} s that reading an item takes."
+                )
+            if rule:
+                standing_block(standing=standing, reason=reason, rule=rule, now=now)
+                blocked.append(standing)
+    return blocked

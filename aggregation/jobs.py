@@ -1,0 +1,29 @@
+"""Celery jobs of the consensus side (Django glue, like ``services``)."""
+
+from celery import shared_task
+
+from tasks.models import Project
+from workers.services import standings_apply_rules
+
+from .services import project_refit
+
+
+@shared_task(bind=True, max_retries=3, default_retry_delay=30, acks_late=True, time_limit=1800)
+def project_refit_job(self, project_id: int) -> None:
+    """Refit one project's worker model, re-decide its items, then apply its blocking rules."""
+    project = Project.objects.get(pk=project_id)
+    project_refit(project=project)
+    standings_apply_rules(project=project)
+
+
+@shared_task(bind=True, acks_late=True)
+def projects_refit_job(self) -> int:
+    """Periodic: queue a refit of every active project that got answers since its last refit."""
+    ids = list(
+        Project.objects.filter(status=Project.Status.ACTIVE, answers_since_refit__gt=0).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in ids:
+        project_refit_job.delay(pk)
+    return len(ids)

@@ -1,0 +1,215 @@
+"""Django glue of the aggregation engine: posteriors on submit, refits over a project.
+
+This module is the only part of ``aggregation`` that knows Django; ``import aggregation`` does not
+load it. It reads answers from ``tasks`` and worker standings from ``workers`` and writes the
+worker model back (confusion matrices, estimated accuracy, class prior) and item decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from aggregation import encode, make_estimator, posterior
+from tasks.models import Assignment, Item, Project
+from workers.models import WorkerStanding
+
+logger = logging.getLogger(__name__)
+
+#: An unseen worker, before any refit: right with this probability, errors spread evenly.
+DEFAULT_ACCURACY = 0.7
+GOLD_PRIOR = (2, 2)  # Beta prior on gold accuracy: three lucky answers do not make an expert.
+REDECIDE_CHUNK = 1000
+
+
+def one_coin(accuracy: float, k: int) -> np.ndarray:
+    off = (1.0 - accuracy) / (k - 1)
+    return np.full((k, k), off) + np.eye(k) * (accuracy - off)
+
+
+def gold_accuracy(correct: int, answered: int) -> float:
+    a, b = GOLD_PRIOR
+    return (correct + a) / (answered + a + b)
+
+
+def project_worker_model(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """The class prior and an unseen worker's confusion matrix, from the last refit or defaults."""
+    k = len(project.labels)
+    prior = np.asarray(project.class_prior) if project.class_prior else np.full(k, 1.0 / k)
+    confusion = (
+        np.asarray(project.prior_confusion)
+        if project.prior_confusion
+        else one_coin(DEFAULT_ACCURACY, k)
+    )
+    return prior, confusion
+
+
+def item_posterior(*, item: Item, project: Project) -> np.ndarray:
+    """``p(label | answers)`` of one item under the current worker model; O(answers of the item)."""
+    rows = list(
+        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED).values_list(
+            "worker_id", "label"
+        )
+    )
+    class_prior, prior_confusion = project_worker_model(project)
+    k = len(project.labels)
+    code = {label: i for i, label in enumerate(project.labels)}
+    matrices = dict(
+        WorkerStanding.objects.filter(
+            project=project, worker_id__in=[w for w, _ in rows], confusion__isnull=False
+        ).values_list("worker_id", "confusion")
+    )
+    known = [w for w in dict.fromkeys(w for w, _ in rows) if w in matrices]
+    index = {w: i for i, w in enumerate(known)}
+    stack = np.asarray([matrices[w] for w in known]).reshape(len(known), k, k)
+    workers = np.asarray([index.get(w, -1) for w, _ in rows], dtype=np.intp)
+    labels = np.asarray([code[label] for _, label in rows], dtype=np.intp)
+    return posterior((workers, labels), stack, class_prior, prior_confusion)
+
+
+def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
+    """Set an item's confidence and status from its posterior; returns whether anything changed.
+
+    Final when the most likely label reaches the target confidence and the item has its minimum
+    answers; review when it has its maximum answers and is still uncertain; open otherwise. Gold
+    items and items a person decided in review keep their label.
+    """
+    if item.gold_label or item.label_source in (Item.Source.GOLD, Item.Source.REVIEW):
+        return False
+    before = (item.status, item.final_label, item.confidence, item.label_source)
+    best = int(np.argmax(proba))
+    item.confidence = item.priority = round(float(proba[best]), 6)
+    if item.confidence >= project.target_confidence and item.answers_count >= project.min_overlap:
+        item.status, item.final_label, item.label_source = "final", project.labels[best], "crowd"
+    elif item.answers_count >= project.max_overlap:
+        item.status, item.final_label, item.label_source = "review", "", ""
+    else:
+        item.status, item.final_label, item.label_source = "open", "", ""
+    return before != (item.status, item.final_label, item.confidence, item.label_source)
+
+
+@dataclass
+class RefitResult:
+    answers: int
+    workers: int
+    items_changed: int
+    n_iter: int
+
+
+def project_refit(*, project: Project) -> RefitResult:
+    """Refit the project's aggregation model over all its answers, gold clamped.
+
+    Stores each worker's confusion matrix, estimated accuracy, gold accuracy and median answer
+    time, the class prior and an unseen worker's confusion, and re-decides every answered item.
+    Safe to run twice and beside live traffic: an item that got a new answer since the snapshot
+    was read is left to the submit that decided it (checked under a row lock, chunk by chunk).
+    """
+    counted = Project.objects.values_list("answers_since_refit", flat=True).get(pk=project.pk)
+    rows = list(
+        Assignment.objects.filter(project=project, status__in=Assignment.ANSWERED).values_list(
+            "item_id", "worker_id", "label", "seconds_spent"
+        )
+    )
+    if not rows:
+        return RefitResult(0, 0, 0, 0)
+    item_ids, worker_ids, labels, seconds = zip(*rows, strict=True)
+    answers = encode(
+        np.asarray(item_ids), np.asarray(worker_ids), np.asarray(labels), project.labels
+    )
+    k = len(project.labels)
+    code = {label: i for i, label in enumerate(project.labels)}
+    gold_items = dict(
+        Item.objects.filter(project=project, pk__in=answers.task_ids.tolist())
+        .exclude(gold_label="")
+        .values_list("pk", "gold_label")
+    )
+    task_code = {int(t): i for i, t in enumerate(answers.task_ids)}
+    gold = {task_code[pk]: code[label] for pk, label in gold_items.items()}
+    estimator = make_estimator(project.aggregation_method).fit(answers, gold=gold)
+    skills = np.asarray(estimator.skills_, dtype=float)
+    confusion = getattr(estimator, "confusion_", None)
+    if confusion is None:
+        confusion = np.stack([one_coin(float(np.clip(s, 1e-3, 1 - 1e-3)), k) for s in skills])
+    class_prior = getattr(estimator, "class_prior_", None)
+    if class_prior is None:
+        class_prior = estimator.proba_.mean(axis=0)
+    prior_confusion = getattr(estimator, "prior_confusion_", None)
+    if prior_confusion is None:
+        prior_confusion = confusion.mean(axis=0)
+
+    # Worker standings.
+    times: dict[int, list[float]] = {}
+    for w, s in zip(worker_ids, seconds, strict=True):
+        if s is not None:
+            times.setdefault(w, []).append(s)
+    standings = {
+        s.worker_id: s
+        for s in WorkerStanding.objects.filter(
+            project=project, worker_id__in=answers.worker_ids.tolist()
+        )
+    }
+    for i, w in enumerate(answers.worker_ids.tolist()):
+        standing = standings.get(w)
+        if standing is None:
+            continue
+        standing.confusion = np.round(confusion[i], 6).tolist()
+        standing.estimated_accuracy = round(float(skills[i]), 6)
+        standing.gold_accuracy = (
+            round(gold_accuracy(standing.gold_correct, standing.gold_answers), 6)
+            if standing.gold_answers
+            else None
+        )
+        standing.median_seconds = statistics.median(times[w]) if w in times else None
+    WorkerStanding.objects.bulk_update(
+        standings.values(),
+        ["confusion", "estimated_accuracy", "gold_accuracy", "median_seconds"],
+        batch_size=500,
+    )
+
+    # Item decisions, against the counts the snapshot saw.
+    seen = np.bincount(answers.task, minlength=answers.n_tasks)
+    changed = 0
+    ids = [int(t) for t in answers.task_ids if int(t) not in gold_items]
+    for start in range(0, len(ids), REDECIDE_CHUNK):
+        chunk = ids[start : start + REDECIDE_CHUNK]
+        with transaction.atomic():
+            items = list(
+                Item.objects.select_for_update()
+                .filter(pk__in=chunk)
+                .exclude(label_source__in=["gold", "review"])
+            )
+            dirty = []
+            for item in items:
+                t = task_code[item.pk]
+                if item.answers_count != seen[t]:
+                    continue  # answered meanwhile: that submit decided it with fresher data
+                if item_decide(item=item, proba=estimator.proba_[t], project=project):
+                    dirty.append(item)
+            Item.objects.bulk_update(
+                dirty,
+                ["status", "final_label", "confidence", "priority", "label_source"],
+                batch_size=500,
+            )
+            changed += len(dirty)
+
+    Project.objects.filter(pk=project.pk).update(
+        class_prior=np.round(class_prior, 6).tolist(),
+        prior_confusion=np.round(prior_confusion, 6).tolist(),
+        answers_since_refit=Greatest(F("answers_since_refit") - counted, 0),
+        refitted_at=timezone.now(),
+    )
+    logger.info(
+        "refit project %s: %d answers, %d workers, %d items changed",
+        project.pk,
+        len(rows),
+        answers.n_workers,
+        changed,
+    )
+    return RefitResult(len(rows), answers.n_workers, changed, int(getattr(estimator, "n_iter_", 0)))

@@ -1,0 +1,322 @@
+"""Who labels what: claiming work, skipping it and submitting answers.
+
+Locks, always taken in this order so that two transactions never wait on each other in a cycle:
+the worker's standing (claim) or the assignment (submit, skip), then the item, then the project
+row last (the budget counters), just before commit. Items are claimed with
+``select_for_update(skip_locked=True)`` so that concurrent claims pass each other instead of
+queueing. On SQLite, transactions are IMMEDIATE and so already serialized.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from aggregation.jobs import project_refit_job
+from aggregation.services import item_decide, item_posterior
+from hitl_platform import money
+from hitl_platform.errors import ApplicationError, Conflict, NotAllowed
+from workers.models import Worker, WorkerStanding
+from workers.services import standing_block
+
+from .models import Assignment, Item, Project
+
+_random = random.SystemRandom()
+
+
+class BudgetExhausted(Conflict):
+    code = "budget_exhausted"
+
+
+class LeaseNotLive(Conflict):
+    code = "lease_not_live"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    status: str
+    reward: Decimal
+    item_status: str
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _release(*, project_id: int, amount: Decimal) -> None:
+    if amount:
+        Project.objects.filter(pk=project_id).update(reserved=F("reserved") - amount)
+
+
+def _expire(assignment: Assignment) -> None:
+    """Expire one locked lease: free its slot on the item and its reserved reward."""
+    assignment.status = Assignment.Status.EXPIRED
+    assignment.save(update_fields=["status"])
+    Item.objects.filter(pk=assignment.item_id).update(leases_count=F("leases_count") - 1)
+    _release(project_id=assignment.project_id, amount=assignment.reward)
+
+
+def standing_get(*, worker: Worker, project: Project, lock: bool = False) -> WorkerStanding:
+    """The worker's standing in the project, created on first contact (exam, or qualified at once
+    when the project has no exam)."""
+    qs = WorkerStanding.objects.select_for_update() if lock else WorkerStanding.objects
+    standing = qs.filter(worker=worker, project=project).first()
+    if standing is None:
+        has_exam = project.exam_size > 0 and project.items.exclude(gold_label="").exists()
+        WorkerStanding.objects.bulk_create(
+            [
+                WorkerStanding(
+                    worker=worker,
+                    project=project,
+                    state=WorkerStanding.State.EXAM if has_exam else WorkerStanding.State.QUALIFIED,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        standing = qs.get(worker=worker, project=project)
+    return standing
+
+
+def _unanswered_by(worker: Worker):
+    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), worker=worker))
+
+
+def _pick_gold(*, project: Project, worker: Worker) -> Item | None:
+    return (
+        Item.objects.filter(project=project)
+        .exclude(gold_label="")
+        .filter(_unanswered_by(worker))
+        .order_by("?")
+        .first()
+    )
+
+
+def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -> Item | None:
+    """The open item where one more answer is worth most: least confident first, then fewest
+    answers, then oldest; never one the worker has touched; never past the maximum overlap."""
+    qs = Item.objects.filter(project=project, status=Item.Status.OPEN, gold_label="").filter(
+        answers_count__lt=project.max_overlap - F("leases_count")
+    )
+    if eligible is not None:
+        qs = qs.filter(eligible)
+    return (
+        qs.filter(_unanswered_by(worker))
+        .order_by("priority", "answers_count", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
+# --- services --------------------------------------------------------------------------------------
+
+
+def assignment_claim(
+    *, worker: Worker, project: Project, now: datetime | None = None, eligible: Q | None = None
+) -> Assignment | None:
+    """Lease the next item for ``worker`` in ``project``; ``None`` when there is no work for them.
+
+    Returns the worker's live lease if they hold one. Raises ``NotAllowed`` (project not active,
+    worker blocked) or ``BudgetExhausted``. ``eligible`` narrows the items (the simulator's replayed
+    workers only take items they answered in the data). Locks: standing, item (skip locked),
+    project (budget counters, last).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+    if isinstance(outcome, ApplicationError):
+        raise outcome  # raised after commit: an exam failure decided on the way must be kept
+    return outcome
+
+
+def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
+    project = Project.objects.get(pk=project.pk)
+    if project.status != Project.Status.ACTIVE:
+        return NotAllowed(
+            f"“{project.name}” is not open for work ({project.get_status_display().lower()})."
+        )
+    if worker.status != Worker.Status.ACTIVE:
+        return NotAllowed("Your account is suspended.")
+    standing = standing_get(worker=worker, project=project, lock=True)
+    current = (
+        Assignment.objects.select_for_update()
+        .filter(worker=worker, project=project, status=Assignment.Status.LEASED)
+        .first()
+    )
+    if current is not None:
+        if current.expires_at > now:
+            return current
+        _expire(current)
+    item = None
+    if standing.state == WorkerStanding.State.EXAM:
+        kind, item = Assignment.Kind.EXAM, _pick_gold(project=project, worker=worker)
+        if item is None:  # fewer gold items than the exam asks: decide on what was answered
+            _exam_decide(standing=standing, project=project, final=True)
+    if standing.state == WorkerStanding.State.BLOCKED:
+        return NotAllowed(f"You are blocked in this project: {standing.blocked_reason}")
+    if standing.state == WorkerStanding.State.QUALIFIED:
+        if project.remaining < project.reward:
+            return BudgetExhausted("The budget of this project is used up.")
+        if project.gold_rate and _random.random() < project.gold_rate:
+            kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
+        if item is None:
+            kind = Assignment.Kind.TASK
+            item = _pick_task(project=project, worker=worker, eligible=eligible)
+    if item is None:
+        return None
+
+    reward = money.ZERO if kind == Assignment.Kind.EXAM else project.reward
+    assignment = Assignment.objects.create(
+        project=project,
+        item=item,
+        worker=worker,
+        kind=kind,
+        reward=reward,
+        leased_at=now,
+        expires_at=now + project.assignment_duration,
+    )
+    Item.objects.filter(pk=item.pk).update(leases_count=F("leases_count") + 1)
+    if reward:
+        # Compare-and-swap on the budget counters; the database constraint backs it up.
+        reserved = Project.objects.filter(
+            pk=project.pk, budget__gte=F("spent") + F("reserved") + reward
+        ).update(reserved=F("reserved") + reward)
+        if not reserved:
+            raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
+    return assignment
+
+
+def assignment_skip(*, assignment: Assignment, worker: Worker) -> None:
+    """Give a lease back: the item is open again for others (never again for this worker)."""
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.worker_id != worker.pk:
+            raise NotAllowed("This is not your assignment.")
+        if locked.status != Assignment.Status.LEASED:
+            raise LeaseNotLive("This task is no longer yours to skip.")
+        _expire(locked)
+    assignment.refresh_from_db()
+
+
+def assignments_expire(*, now: datetime | None = None) -> int:
+    """Expire every lease past its expiry, releasing its item slot and reserved reward."""
+    now = now or timezone.now()
+    expired = 0
+    with transaction.atomic():
+        stale = list(
+            Assignment.objects.select_for_update(skip_locked=True)
+            .filter(status=Assignment.Status.LEASED, expires_at__lte=now)
+            .order_by("pk")[:5000]
+        )
+        for assignment in stale:
+            _expire(assignment)
+            expired += 1
+    return expired
+
+
+def answer_submit(
+    *, assignment: Assignment, worker: Worker, label: str, now: datetime | None = None
+) -> SubmitResult:
+    """Store a worker's answer on their live lease and update the item's consensus.
+
+    Idempotent: a second submit of an answered lease stores nothing and returns the first result.
+    An expired lease (by the clock, whether or not the expiry job ran) is refused with
+    ``LeaseNotLive`` and nothing is stored. Locks: assignment, item, standing, project (last).
+    """
+    now = now or timezone.now()
+    expired = False
+    with transaction.atomic():
+        locked = (
+            Assignment.objects.select_for_update().select_related("project").get(pk=assignment.pk)
+        )
+        project = locked.project
+        if locked.worker_id != worker.pk:
+            raise NotAllowed("This is not your assignment.")
+        if locked.status in Assignment.ANSWERED:
+            return SubmitResult(locked.status, locked.reward, locked.item.status)
+        if locked.status == Assignment.Status.LEASED and locked.expires_at <= now:
+            _expire(locked)
+            expired = True
+        elif locked.status != Assignment.Status.LEASED:
+            raise LeaseNotLive("This task expired or was skipped; your answer was not stored.")
+        if not expired:
+            if label not in project.labels:
+                raise ApplicationError(
+                    f"{label!r} is not a label of this project ({', '.join(project.labels)})."
+                )
+            item = Item.objects.select_for_update().get(pk=locked.item_id)
+            locked.status = Assignment.Status.SUBMITTED
+            locked.label = label
+            locked.submitted_at = now
+            locked.seconds_spent = max((now - locked.leased_at).total_seconds(), 0.0)
+            locked.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
+            item.answers_count += 1
+            item.leases_count -= 1
+            if locked.kind == Assignment.Kind.TASK:
+                item_decide(
+                    item=item, proba=item_posterior(item=item, project=project), project=project
+                )
+            item.save(
+                update_fields=[
+                    "answers_count",
+                    "leases_count",
+                    "status",
+                    "final_label",
+                    "confidence",
+                    "priority",
+                    "label_source",
+                ]
+            )
+            standing = standing_get(worker=worker, project=project, lock=True)
+            _standing_count(standing=standing, assignment=locked, item=item, project=project)
+            Project.objects.filter(pk=project.pk).update(
+                answers_since_refit=F("answers_since_refit") + 1
+            )
+            refit_due = project.answers_since_refit + 1 >= project.refit_every
+    if expired:
+        raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
+    if refit_due:
+        transaction.on_commit(lambda: project_refit_job.delay(project.pk))
+    return SubmitResult(locked.status, locked.reward, item.status)
+
+
+def _standing_count(
+    *, standing: WorkerStanding, assignment: Assignment, item: Item, project: Project
+) -> None:
+    standing.answers += 1
+    fields = ["answers"]
+    if assignment.kind in (Assignment.Kind.GOLD, Assignment.Kind.EXAM):
+        correct = int(assignment.label == item.gold_label)
+        standing.gold_answers += 1
+        standing.gold_correct += correct
+        fields += ["gold_answers", "gold_correct"]
+        if assignment.kind == Assignment.Kind.EXAM:
+            standing.exam_answers += 1
+            standing.exam_correct += correct
+            fields += ["exam_answers", "exam_correct"]
+    standing.save(update_fields=fields)
+    if assignment.kind == Assignment.Kind.EXAM:
+        _exam_decide(standing=standing, project=project)
+
+
+def _exam_decide(*, standing: WorkerStanding, project: Project, final: bool = False) -> None:
+    """Pass or fail the exam once it has ``exam_size`` answers (or no gold item is left)."""
+    if standing.state != WorkerStanding.State.EXAM:
+        return
+    if standing.exam_answers < project.exam_size and not final:
+        return
+    answered, correct = standing.exam_answers, standing.exam_correct
+    if answered == 0 or correct / answered >= project.exam_pass_accuracy:
+        standing.state = WorkerStanding.State.QUALIFIED
+        standing.save(update_fields=["state"])
+        return
+    standing_block(
+        standing=standing,
+        reason=f"Exam failed: {correct} of {answered} right; {project.exam_pass_accuracy:.0%} needed.",
+        rule="exam",
+        data={"correct": correct, "answered": answered},
+    )

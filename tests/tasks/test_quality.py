@@ -1,0 +1,118 @@
+"""Refits of the worker model and the blocking rules they feed."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from aggregation.jobs import project_refit_job
+from aggregation.services import project_refit
+from audit.models import AuditEvent
+from tasks.models import Item
+from tasks.routing import answer_submit, assignment_claim
+from workers.models import WorkerStanding
+
+
+def answer(worker, project, label, seconds=5.0):
+    t0 = timezone.now() - timedelta(seconds=seconds)
+    lease = assignment_claim(worker=worker, project=project, now=t0)
+    answer_submit(assignment=lease, worker=worker, label=label, now=t0 + timedelta(seconds=seconds))
+    return lease
+
+
+def test_a_refit_learns_who_is_reliable_and_relabels_items(live_project, make_worker):
+    project = live_project(
+        tasks=12, min_overlap=3, max_overlap=3, target_confidence=0.9, refit_every=10_000
+    )
+    good = [make_worker() for _ in range(2)]
+    liar = make_worker()
+    truth = {f"t{n}": ("pos" if n % 3 else "neg") for n in range(12)}
+    flip = {"pos": "neg", "neg": "pos"}
+    for w in [*good, liar]:
+        for _ in range(12):
+            lease = assignment_claim(worker=w, project=project)
+            label = truth[lease.item.external_id]
+            answer_submit(assignment=lease, worker=w, label=label if w in good else flip[label])
+    result = project_refit(project=project)
+    assert result.answers == 36 and result.workers == 3
+    standings = {s.worker_id: s for s in WorkerStanding.objects.filter(project=project)}
+    assert all(standings[w.pk].estimated_accuracy > 0.8 for w in good)
+    assert standings[liar.pk].estimated_accuracy < 0.3
+    assert len(standings[liar.pk].confusion) == 2
+    for item in Item.objects.all():
+        assert item.final_label == truth[item.external_id]
+    project.refresh_from_db()
+    assert (
+        project.refitted_at and project.answers_since_refit == 0 and len(project.class_prior) == 2
+    )
+
+
+def test_refit_follows_every_n_answers_by_itself(
+    live_project, make_worker, django_capture_on_commit_callbacks
+):
+    project = live_project(tasks=6, refit_every=4, max_overlap=1, min_overlap=1)
+    w = make_worker()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            answer(w, project, "pos")
+    project.refresh_from_db()
+    assert project.refitted_at is not None and project.answers_since_refit == 0
+    assert WorkerStanding.objects.get(worker=w).estimated_accuracy is not None
+
+
+def test_low_gold_accuracy_blocks_with_its_reason(live_project, make_worker):
+    project = live_project(
+        tasks=5,
+        gold=10,
+        gold_rate=1.0,
+        block_gold_min_answers=6,
+        block_gold_accuracy=0.6,
+        refit_every=10_000,
+    )
+    sloppy, careful = make_worker(), make_worker()
+    for _ in range(8):
+        answer(sloppy, project, "neg")
+        answer(careful, project, "pos")
+    project_refit_job.delay(project.pk)
+    sloppy_standing = WorkerStanding.objects.get(worker=sloppy)
+    assert sloppy_standing.state == "blocked"
+    assert sloppy_standing.blocked_reason.startswith(
+        "Accuracy on control questions 17% (0 of 8 right)"
+    )
+    assert WorkerStanding.objects.get(worker=careful).state == "qualified"
+    assert AuditEvent.objects.filter(
+        action="worker.block", worker=sloppy, data__rule="gold_accuracy"
+    ).exists()
+
+
+def test_answering_faster_than_the_floor_blocks(live_project, make_worker):
+    project = live_project(
+        tasks=20, block_min_median_seconds=2.0, block_speed_min_answers=5, refit_every=10_000
+    )
+    clicker, reader = make_worker(), make_worker()
+    for _ in range(6):
+        answer(clicker, project, "pos", seconds=0.4)
+        answer(reader, project, "pos", seconds=8)
+    project_refit_job.delay(project.pk)
+    assert WorkerStanding.objects.get(worker=clicker).blocked_reason.startswith(
+        "Median answer time 0.4 s"
+    )
+    assert WorkerStanding.objects.get(worker=reader).state == "qualified"
+
+
+def test_a_refit_is_idempotent(live_project, make_worker):
+    project = live_project(tasks=4, refit_every=10_000)
+    for w in [make_worker(), make_worker()]:
+        for _ in range(4):
+            answer(w, project, "pos")
+    project_refit(project=project)
+    first = list(Item.objects.order_by("pk").values_list("status", "final_label", "confidence"))
+    skills = list(
+        WorkerStanding.objects.order_by("pk").values_list("estimated_accuracy", flat=True)
+    )
+    assert project_refit(project=project).items_changed == 0
+    assert first == list(
+        Item.objects.order_by("pk").values_list("status", "final_label", "confidence")
+    )
+    assert skills == list(
+        WorkerStanding.objects.order_by("pk").values_list("estimated_accuracy", flat=True)
+    )
