@@ -12,8 +12,8 @@ from .services import project_refit
 def project_refit_job(self, project_id: int) -> None:
     """Refit one project's worker model, re-decide its items, then apply its blocking rules."""
     project = Project.objects.get(pk=project_id)
-    project_refit(project=project)
-    standings_apply_rules(project=project)
+    if project_refit(project=project) is not None:
+        standings_apply_rules(project=project)
 
 
 @shared_task(bind=True, acks_late=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import statistics
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -103,7 +104,31 @@ class RefitResult:
     n_iter: int
 
 
-def project_refit(*, project: Project) -> RefitResult:
+REFIT_TIMEOUT = timedelta(minutes=30)
+
+
+def project_refit(*, project: Project) -> RefitResult | None:
+    """Refit unless another refit of the project is running (then ``None``); see ``_refit``.
+
+    One at a time per project, by a compare-and-swap on ``refit_started_at``; a refit whose
+    process died frees the slot after ``REFIT_TIMEOUT``.
+    """
+    now = timezone.now()
+    claimed = (
+        Project.objects.filter(pk=project.pk)
+        .filter(Q(refit_started_at__isnull=True) | Q(refit_started_at__lt=now - REFIT_TIMEOUT))
+        .update(refit_started_at=now)
+    )
+    if not claimed:
+        logger.info("refit of project %s skipped: another refit is running", project.pk)
+        return None
+    try:
+        return _refit(project=project)
+    finally:
+        Project.objects.filter(pk=project.pk).update(refit_started_at=None)
+
+
+def _refit(*, project: Project) -> RefitResult:
     """Refit the project's aggregation model over all its answers, gold clamped.
 
     Stores each worker's confusion matrix, estimated accuracy, gold accuracy and median answer
@@ -149,29 +174,29 @@ def project_refit(*, project: Project) -> RefitResult:
     for w, s in zip(worker_ids, seconds, strict=True):
         if s is not None:
             times.setdefault(w, []).append(s)
-    standings = {
-        s.worker_id: s
-        for s in WorkerStanding.objects.filter(
-            project=project, worker_id__in=answers.worker_ids.tolist()
+    worker_code = {w: i for i, w in enumerate(answers.worker_ids.tolist())}
+    with transaction.atomic():  # standings locked in primary-key order, like every other locker
+        standings = list(
+            WorkerStanding.objects.select_for_update()
+            .filter(project=project, worker_id__in=list(worker_code))
+            .order_by("pk")
         )
-    }
-    for i, w in enumerate(answers.worker_ids.tolist()):
-        standing = standings.get(w)
-        if standing is None:
-            continue
-        standing.confusion = np.round(confusion[i], 6).tolist()
-        standing.estimated_accuracy = round(float(skills[i]), 6)
-        standing.gold_accuracy = (
-            round(gold_accuracy(standing.gold_correct, standing.gold_answers), 6)
-            if standing.gold_answers
-            else None
+        for standing in standings:
+            i = worker_code[standing.worker_id]
+            standing.confusion = np.round(confusion[i], 6).tolist()
+            standing.estimated_accuracy = round(float(skills[i]), 6)
+            standing.gold_accuracy = (
+                round(gold_accuracy(standing.gold_correct, standing.gold_answers), 6)
+                if standing.gold_answers
+                else None
+            )
+            w = standing.worker_id
+            standing.median_seconds = statistics.median(times[w]) if w in times else None
+        WorkerStanding.objects.bulk_update(
+            standings,
+            ["confusion", "estimated_accuracy", "gold_accuracy", "median_seconds"],
+            batch_size=500,
         )
-        standing.median_seconds = statistics.median(times[w]) if w in times else None
-    WorkerStanding.objects.bulk_update(
-        standings.values(),
-        ["confusion", "estimated_accuracy", "gold_accuracy", "median_seconds"],
-        batch_size=500,
-    )
 
     # Item decisions, against the counts the snapshot saw.
     seen = np.bincount(answers.task, minlength=answers.n_tasks)

@@ -100,6 +100,9 @@ class Project(models.Model):
     prior_confusion = models.JSONField(null=True, blank=True, editable=False)
     answers_since_refit = models.PositiveIntegerField(default=0, editable=False)
     refitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refit_started_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set while a refit runs (one at a time)."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,8 +1,8 @@
 """Who labels what: claiming work, skipping it and submitting answers.
 
 Locks, always taken in this order so that two transactions never wait on each other in a cycle:
-the worker's standing (claim) or the assignment (submit, skip), then the item, then the project
-row last (the budget counters), just before commit. Items are claimed with
+the worker's standing, then the assignment, then the item, then the project row last (its
+counters), as the transaction's final write; nothing waits for a lock while holding the project. Items are claimed with
 ``select_for_update(skip_locked=True)`` so that concurrent claims pass each other instead of
 queueing. On SQLite, transactions are IMMEDIATE and so already serialized.
 """
@@ -49,16 +49,18 @@ class SubmitResult:
 
 
 def _release(*, project_id: int, amount: Decimal) -> None:
+    """Give reserved money back to the budget. Called last in a transaction (project lock last)."""
     if amount:
         Project.objects.filter(pk=project_id).update(reserved=F("reserved") - amount)
 
 
-def _expire(assignment: Assignment) -> None:
-    """Expire one locked lease: free its slot on the item and its reserved reward."""
+def _expire(assignment: Assignment) -> Decimal:
+    """Expire one locked lease and free its slot on the item. Returns the reward it reserved,
+    which the caller releases as its last write."""
     assignment.status = Assignment.Status.EXPIRED
     assignment.save(update_fields=["status"])
     Item.objects.filter(pk=assignment.item_id).update(leases_count=F("leases_count") - 1)
-    _release(project_id=assignment.project_id, amount=assignment.reward)
+    return assignment.reward
 
 
 def standing_get(*, worker: Worker, project: Project, lock: bool = False) -> WorkerStanding:
@@ -147,10 +149,11 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         .filter(worker=worker, project=project, status=Assignment.Status.LEASED)
         .first()
     )
+    released = money.ZERO
     if current is not None:
         if current.expires_at > now:
             return current
-        _expire(current)
+        released = _expire(current)
     item = None
     if standing.state == WorkerStanding.State.EXAM:
         kind, item = Assignment.Kind.EXAM, _pick_gold(project=project, worker=worker)
@@ -167,6 +170,7 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
             kind = Assignment.Kind.TASK
             item = _pick_task(project=project, worker=worker, eligible=eligible)
     if item is None:
+        _release(project_id=project.pk, amount=released)
         return None
 
     reward = money.ZERO if kind == Assignment.Kind.EXAM else project.reward
@@ -182,11 +186,14 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
     Item.objects.filter(pk=item.pk).update(leases_count=F("leases_count") + 1)
     if reward:
         # Compare-and-swap on the budget counters; the database constraint backs it up.
+        change = reward - released
         reserved = Project.objects.filter(
-            pk=project.pk, budget__gte=F("spent") + F("reserved") + reward
-        ).update(reserved=F("reserved") + reward)
+            pk=project.pk, budget__gte=F("spent") + F("reserved") + change
+        ).update(reserved=F("reserved") + change)
         if not reserved:
             raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
+    else:
+        _release(project_id=project.pk, amount=released)
     return assignment
 
 
@@ -198,7 +205,7 @@ def assignment_skip(*, assignment: Assignment, worker: Worker) -> None:
             raise NotAllowed("This is not your assignment.")
         if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task is no longer yours to skip.")
-        _expire(locked)
+        _release(project_id=locked.project_id, amount=_expire(locked))
     assignment.refresh_from_db()
 
 
@@ -212,9 +219,14 @@ def assignments_expire(*, now: datetime | None = None) -> int:
             .filter(status=Assignment.Status.LEASED, expires_at__lte=now)
             .order_by("pk")[:5000]
         )
+        released: dict[int, Decimal] = {}
         for assignment in stale:
-            _expire(assignment)
+            released[assignment.project_id] = released.get(assignment.project_id, 0) + _expire(
+                assignment
+            )
             expired += 1
+        for project_id in sorted(released):
+            _release(project_id=project_id, amount=released[project_id])
     return expired
 
 
@@ -225,63 +237,64 @@ def answer_submit(
 
     Idempotent: a second submit of an answered lease stores nothing and returns the first result.
     An expired lease (by the clock, whether or not the expiry job ran) is refused with
-    ``LeaseNotLive`` and nothing is stored. Locks: assignment, item, standing, project (last).
+    ``LeaseNotLive`` and nothing is stored. Locks: standing, assignment, item, project (last).
     """
     now = now or timezone.now()
-    expired = False
+    if assignment.worker_id != worker.pk:
+        raise NotAllowed("This is not your assignment.")
     with transaction.atomic():
-        locked = (
-            Assignment.objects.select_for_update().select_related("project").get(pk=assignment.pk)
-        )
-        project = locked.project
-        if locked.worker_id != worker.pk:
-            raise NotAllowed("This is not your assignment.")
+        project = Project.objects.get(pk=assignment.project_id)
+        standing = standing_get(worker=worker, project=project, lock=True)
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if locked.status in Assignment.ANSWERED:
             return SubmitResult(locked.status, locked.reward, locked.item.status)
-        if locked.status == Assignment.Status.LEASED and locked.expires_at <= now:
-            _expire(locked)
-            expired = True
-        elif locked.status != Assignment.Status.LEASED:
+        if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task expired or was skipped; your answer was not stored.")
-        if not expired:
+        if locked.expires_at <= now:
+            _release(project_id=project.pk, amount=_expire(locked))
+            expired = True
+        else:
+            expired = False
             if label not in project.labels:
                 raise ApplicationError(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
-            item = Item.objects.select_for_update().get(pk=locked.item_id)
-            locked.status = Assignment.Status.SUBMITTED
-            locked.label = label
-            locked.submitted_at = now
-            locked.seconds_spent = max((now - locked.leased_at).total_seconds(), 0.0)
-            locked.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
-            item.answers_count += 1
-            item.leases_count -= 1
-            if locked.kind == Assignment.Kind.TASK:
-                item_decide(
-                    item=item, proba=item_posterior(item=item, project=project), project=project
-                )
-            item.save(
-                update_fields=[
-                    "answers_count",
-                    "leases_count",
-                    "status",
-                    "final_label",
-                    "confidence",
-                    "priority",
-                    "label_source",
-                ]
-            )
-            standing = standing_get(worker=worker, project=project, lock=True)
+            item = _answer_store(assignment=locked, project=project, label=label, now=now)
             _standing_count(standing=standing, assignment=locked, item=item, project=project)
             Project.objects.filter(pk=project.pk).update(
                 answers_since_refit=F("answers_since_refit") + 1
             )
-            refit_due = project.answers_since_refit + 1 >= project.refit_every
-    if expired:
+            if project.answers_since_refit + 1 >= project.refit_every:
+                transaction.on_commit(lambda: project_refit_job.delay(project.pk))
+    if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
-    if refit_due:
-        transaction.on_commit(lambda: project_refit_job.delay(project.pk))
     return SubmitResult(locked.status, locked.reward, item.status)
+
+
+def _answer_store(*, assignment: Assignment, project: Project, label: str, now: datetime) -> Item:
+    """Store the answer on its locked lease and re-decide the item under its row lock."""
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.label = label
+    assignment.submitted_at = now
+    assignment.seconds_spent = max((now - assignment.leased_at).total_seconds(), 0.0)
+    assignment.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
+    item.answers_count += 1
+    item.leases_count -= 1
+    if assignment.kind == Assignment.Kind.TASK:
+        item_decide(item=item, proba=item_posterior(item=item, project=project), project=project)
+    item.save(
+        update_fields=[
+            "answers_count",
+            "leases_count",
+            "status",
+            "final_label",
+            "confidence",
+            "priority",
+            "label_source",
+        ]
+    )
+    return item
 
 
 def _standing_count(

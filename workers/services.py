@@ -47,7 +47,7 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     blocked = []
     with transaction.atomic():
         standings = (
-            WorkerStanding.objects.select_for_update()
+            WorkerStanding.objects.select_for_update(of=("self",))
             .select_related("worker__user", "project")
             .filter(project=project, state=WorkerStanding.State.QUALIFIED)
             .order_by("pk")
