@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("answers", help="CSV with columns task,worker,label")
     parser.add_argument(
-        "--method", choices=sorted(METHODS), default=DEFAULT_METHOD, help=f"default: {DEFAULT_METHOD}"
+        "--method",
+        choices=sorted(METHODS),
+        default=DEFAULT_METHOD,
+        help=f"default: {DEFAULT_METHOD}",
     )
     parser.add_argument("--gold", help="CSV with columns task,label: print accuracy on these tasks")
     parser.add_argument("--json", action="store_true", help="print one JSON line of figures")
@@ -63,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer.writerow(["task", "label", "confidence"])
         confidence = model.proba_.max(axis=1)
         labels = answers.label_ids[model.labels_]
-        rows = zip(answers.task_ids.tolist(), labels.tolist(), (f"{c:.6f}" for c in confidence))
+        rows = zip(
+            answers.task_ids.tolist(),
+            labels.tolist(),
+            (f"{c:.6f}" for c in confidence),
+            strict=True,
+        )
         try:
             writer.writerows(rows)
         except BrokenPipeError:  # e.g. piped into `head`

@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from scipy.special import digamma
 
 from ._base import EPS, Aggregator, argmax_labels, col_sum, log_normalize, skills_from_confusion
@@ -180,7 +179,9 @@ class _EM(Aggregator):
 
     def posterior(self, workers: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Posterior of one item from its answers under the fitted model (see :func:`posterior`)."""
-        return posterior((workers, labels), self.confusion_, self.class_prior_, self.prior_confusion_)
+        return posterior(
+            (workers, labels), self.confusion_, self.class_prior_, self.prior_confusion_
+        )
 
 
 class DawidSkene(_EM):
@@ -357,7 +358,9 @@ class DawidSkene(_EM):
             confusion = counts / counts.sum(axis=2, keepdims=True)
             class_prior = col_sum(q) + class_pseudo
             class_prior /= class_prior.sum()
-            penalty = float(np.sum(alpha * np.log(confusion)) + class_pseudo * np.log(class_prior).sum())
+            penalty = float(
+                np.sum(alpha * np.log(confusion)) + class_pseudo * np.log(class_prior).sum()
+            )
             return confusion, class_prior, penalty
         # Plain ML: floor the pairs that occur (so a log never sees 0), leave the others at 0.
         observed = (answers.key_count > 0)[:, None, :]
@@ -427,7 +430,10 @@ class OneCoinDawidSkene(_EM):
             off = (1.0 - rho) / max(k - 1, 1)
             penalty = float(
                 s * rho * np.log(skill).sum()
-                + s * (1 - rho) * np.log(np.maximum(1 - skill, EPS) / max(k - 1, 1)).sum() * (off > 0)
+                + s
+                * (1 - rho)
+                * np.log(np.maximum(1 - skill, EPS) / max(k - 1, 1)).sum()
+                * (off > 0)
                 + s * np.log(class_prior).sum()
             )
             return confusion, class_prior, penalty
@@ -435,7 +441,9 @@ class OneCoinDawidSkene(_EM):
         confusion = np.clip(self._one_coin(skill, k), EPS, 1 - EPS)
         return confusion, col_sum(q) / max(len(q), 1), 0.0
 
-    def fit(self, answers: Answers, gold: GoldLike | None = None, **kwargs: Any) -> OneCoinDawidSkene:
+    def fit(
+        self, answers: Answers, gold: GoldLike | None = None, **kwargs: Any
+    ) -> OneCoinDawidSkene:
         """Fit by EM; same arguments as :meth:`DawidSkene.fit`."""
         super().fit(answers, gold=gold, **kwargs)
         diag = np.diagonal(self.confusion_, axis1=1, axis2=2)

@@ -149,7 +149,9 @@ class Answers:
         return counts.reshape(self.n_tasks, k).astype(np.float64)
 
     # --- gold -------------------------------------------------------------------------------
-    def encode_gold(self, tasks: Iterable[Any], labels: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def encode_gold(
+        self, tasks: Iterable[Any], labels: Iterable[Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Translate gold ``(task id, label)`` pairs into ``(task_codes, label_codes)``.
 
         Raises ``KeyError`` naming the first task that has no answer or label that is unknown.
@@ -180,7 +182,9 @@ def _lookup(table: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:
     return order[pos].astype(np.int32)
 
 
-def gold_arrays(gold: GoldLike | None, n_tasks: int, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+def gold_arrays(
+    gold: GoldLike | None, n_tasks: int, n_labels: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalize a gold argument to two int arrays ``(task_codes, label_codes)`` and check range."""
     if gold is None:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)

@@ -57,7 +57,11 @@ class GLAD(Aggregator):
     _param_names = ("n_iter", "tol", "m_step_iter", "regularization")
 
     def __init__(
-        self, n_iter: int = 100, tol: float = 1e-6, m_step_iter: int = 25, regularization: float = 1.0
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-6,
+        m_step_iter: int = 25,
+        regularization: float = 1.0,
     ) -> None:
         self.n_iter = n_iter
         self.tol = tol
@@ -65,7 +69,12 @@ class GLAD(Aggregator):
         self.regularization = regularization
 
     def _e_step(
-        self, answers: Answers, x: np.ndarray, class_prior: np.ndarray, gold_t: np.ndarray, gold_l: np.ndarray
+        self,
+        answers: Answers,
+        x: np.ndarray,
+        class_prior: np.ndarray,
+        gold_t: np.ndarray,
+        gold_l: np.ndarray,
     ) -> tuple[np.ndarray, float]:
         k, n_tasks = answers.n_labels, answers.n_tasks
         log_right = _log_sigmoid(x)

@@ -25,7 +25,9 @@ def _shares(votes: np.ndarray) -> np.ndarray:
     return np.divide(votes, totals, out=np.full_like(votes, 1.0 / max(k, 1)), where=totals > 0)
 
 
-def _agreement_skills(answers: Answers, labels: np.ndarray, pseudo: float, chance: float) -> np.ndarray:
+def _agreement_skills(
+    answers: Answers, labels: np.ndarray, pseudo: float, chance: float
+) -> np.ndarray:
     r"""Smoothed share of a worker's answers equal to ``labels[task]``:
     :math:`(\text{agree}_w + p\,c)/(n_w + p)` with ``p`` pseudo-answers at chance ``c``."""
     agree = np.bincount(
