@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "django_htmx",
     "tasks",
     "workers",
     "reports",
@@ -55,7 +56,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
+
+LOGIN_URL = "crowd:login"
+LOGIN_REDIRECT_URL = "crowd:dashboard"
+LOGOUT_REDIRECT_URL = "crowd:login"
 
 ROOT_URLCONF = "hitl_platform.urls"
 WSGI_APPLICATION = "hitl_platform.wsgi.application"

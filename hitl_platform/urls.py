@@ -8,4 +8,5 @@ admin.site.index_title = "Labeling projects"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("hitl_platform.api")),
+    path("crowd/", include("workers.urls")),
 ]
