@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from .health import healthz, readyz
+
 admin.site.site_header = "hitl-platform"
 admin.site.site_title = "hitl-platform"
 admin.site.index_title = "Labeling projects"
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("hitl_platform.api")),
     path("crowd/", include("workers.urls")),

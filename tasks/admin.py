@@ -267,8 +267,29 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return response
 
 
+class AnswerInline(admin.TabularInline):
+    """Every answer and lease on an item, with who gave it: the requester's view of consensus."""
+
+    model = Assignment
+    fields = ["worker", "kind", "status", "label", "seconds_spent", "leased_at", "submitted_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("worker__user")
+
+
 @admin.register(Item)
 class ItemAdmin(OwnedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [AnswerInline]
     list_display = [
         "external_id",
         "project",

@@ -56,7 +56,6 @@ class AssignmentClaimApi(APIView):
         assignment = assignment_claim(worker=worker_of(request), project=project)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        assignment = Assignment.objects.select_related("item", "project").get(pk=assignment.pk)
         return Response(AssignmentOutput(assignment).data, status=status.HTTP_201_CREATED)
 
 

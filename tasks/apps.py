@@ -9,4 +9,5 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         from .roles import groups_ensure  # apps must be loaded before models are imported
 
-        post_migrate.connect(groups_ensure, sender=self)
+        # After every app (permissions of later apps exist only once their own migrate ran).
+        post_migrate.connect(groups_ensure, dispatch_uid="tasks.groups_ensure")

@@ -13,6 +13,9 @@ GROUP_PERMISSIONS = {
         "tasks.view_assignment",
         "tasks.add_itemimport",
         "tasks.view_itemimport",
+        "workers.view_workerstanding",
+        "workers.change_workerstanding",
+        "audit.view_auditevent",
     ],
 }
 

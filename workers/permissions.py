@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from .models import Worker
+from .models import Worker  # noqa: F401  (the reverse relation user.worker)
 
 
 class IsWorker(BasePermission):
@@ -10,8 +10,9 @@ class IsWorker(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and Worker.objects.filter(user=user).exists())
+        return bool(user and user.is_authenticated and hasattr(user, "worker"))
 
 
 def worker_of(request) -> Worker:
-    return Worker.objects.get(user=request.user)
+    """The signed-in worker (loaded with the user by token authentication, else one query)."""
+    return request.user.worker

@@ -89,3 +89,24 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
                 standing_block(standing=standing, reason=reason, rule=rule, now=now)
                 blocked.append(standing)
     return blocked
+
+
+def standing_unblock(*, standing: WorkerStanding, actor, reason: str = "") -> None:
+    """A requester lifts a block; the worker is qualified again. Logged with who did it."""
+    with transaction.atomic():
+        locked = WorkerStanding.objects.select_for_update().get(pk=standing.pk)
+        if locked.state != WorkerStanding.State.BLOCKED:
+            return
+        previous = locked.blocked_reason
+        locked.state = WorkerStanding.State.QUALIFIED
+        locked.blocked_reason = ""
+        locked.blocked_at = None
+        locked.save(update_fields=["state", "blocked_reason", "blocked_at"])
+        audit_record(
+            action="worker.unblock",
+            reason=reason or f"Unblocked by {actor}; was: {previous}",
+            actor=actor,
+            project=locked.project,
+            worker=locked.worker,
+        )
+    standing.refresh_from_db()

@@ -1,0 +1,360 @@
+"""Claim + submit throughput over HTTP: gunicorn on PostgreSQL, a bounded load generator on loopback.
+
+    python benchmarks/bench_assignment.py                       # 10,000 and 100,000 items, 60 s each
+    python benchmarks/bench_assignment.py --items 10000 --seconds 20
+
+For each project size it builds a fresh database (``hitl_bench``), a published project with 1% gold
+items (exam of 2, gold rate 5%), min/max overlap 2/3, and one crowd worker per simulated worker with
+an API token; starts gunicorn (4 sync workers, DEBUG off) and a Celery worker on Redis for the
+refits; then 32 simulated workers run claim-then-submit cycles through the REST API for the given
+time. Afterwards it checks, in the database: no item over its maximum overlap, no worker twice on
+an item, every accepted submit stored exactly once, item counters equal to the rows, reserved money
+equal to what live leases and unpaid answers hold, and spent + reserved within the budget.
+It also measures the ceiling of this stack: requests per second of ``/readyz`` (one query).
+
+Everything runs on this machine: the generator only talks to 127.0.0.1, with a bounded number of
+requests and a deadline.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 8765
+DB_NAME = "hitl_bench"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/5")
+MAX_REQUESTS_PER_THREAD = 200_000
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def env() -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "CELERY_BROKER_URL": REDIS,
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "CONN_MAX_AGE": "60",
+    }
+
+
+def manage(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
+
+
+SETUP = r"""
+import json, sys
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from tasks.models import Project
+from tasks.services import items_import, project_publish
+from workers.services import worker_create
+n_items, n_workers = int(sys.argv[1]), int(sys.argv[2])
+owner = get_user_model().objects.create_user("bench-requester")
+project = Project.objects.create(
+    owner=owner, name="bench", labels=["pos", "neg"], reward=Decimal("0.0100"),
+    budget=Decimal("1000000"), min_overlap=2, max_overlap=3, target_confidence=0.95,
+    gold_rate=0.05, exam_size=2, exam_pass_accuracy=0.0, refit_every=2000,
+    block_min_median_seconds=0, block_gold_accuracy=0, block_estimated_accuracy=0,
+)
+lines = ["external_id,gold_label,text"]
+for n in range(n_items):
+    gold = "pos" if n % 100 == 0 else ""
+    lines.append(f"i{n},{gold},Item number {n}: is this sentence positive or negative?")
+items_import(project=project, data="\n".join(lines).encode(), fmt="csv")
+project_publish(project=project)
+tokens = []
+for w in range(n_workers):
+    worker = worker_create(username=f"bench-worker-{w}", password="unused-" + "p" * 20)
+    tokens.append(Token.objects.create(user=worker.user).key)
+print(json.dumps({"project": project.pk, "tokens": tokens}))
+"""
+
+CHECK = r"""
+import json, sys
+from collections import Counter
+from decimal import Decimal
+from django.db.models import Count, Q, Sum
+from tasks.models import Assignment, Item, Project
+project = Project.objects.get(pk=int(sys.argv[1]))
+accepted = set(json.load(open(sys.argv[2])))
+answered = Assignment.objects.filter(project=project, status__in=Assignment.ANSWERED)
+ids = list(answered.values_list("pk", flat=True))
+v = {}
+v["stored_not_accepted_or_lost"] = len(set(ids) ^ accepted)
+v["duplicate_rows"] = len(ids) - len(set(ids))
+over = Item.objects.filter(project=project, gold_label="").annotate(
+    a=Count("assignments", filter=Q(assignments__status__in=Assignment.ANSWERED)),
+    l=Count("assignments", filter=Q(assignments__status="leased")),
+)
+v["items_over_max_overlap"] = sum(1 for i in over if i.a + i.l > project.max_overlap)
+v["item_counters_wrong"] = sum(1 for i in over if (i.answers_count, i.leases_count) != (i.a, i.l))
+pairs = Counter(answered.values_list("item_id", "worker_id"))
+v["worker_twice_on_item"] = sum(1 for c in pairs.values() if c > 1)
+held = Assignment.objects.filter(project=project, status__in=["leased", "submitted"]).aggregate(s=Sum("reward"))["s"] or Decimal(0)
+v["reserved_mismatch"] = str(project.reserved - held)
+v["over_budget"] = project.spent + project.reserved > project.budget
+print(json.dumps({"answers": len(ids), "violations": v}))
+"""
+
+
+def django_script(code: str, *args: str) -> str:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hitl_platform.settings'); django.setup()\n"
+            + code,
+            *args,
+        ],
+        cwd=ROOT,
+        env=env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def request(method: str, path: str, token: str | None = None, body: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    t0 = time.perf_counter()
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data, time.perf_counter() - t0
+
+
+def worker_process(args):
+    """One OS process running several simulated workers as threads (the GIL stays uncontended)."""
+    import threading
+
+    tokens, project, deadline, seed = args
+    results = {"latencies": [], "cycles": 0, "accepted": [], "statuses": {}, "errors": 0}
+    lock = threading.Lock()
+
+    def run(token, rng):
+        sent = 0
+        while time.time() < deadline and sent < MAX_REQUESTS_PER_THREAD:
+            status, data, dt = request("POST", f"/api/v1/projects/{project}/assignments/", token)
+            sent += 1
+            with lock:
+                results["latencies"].append(dt)
+                results["statuses"][status] = results["statuses"].get(status, 0) + 1
+            if status != 201:
+                if status >= 500:
+                    with lock:
+                        results["errors"] += 1
+                time.sleep(0.05)  # no work right now: back off a little, as a client would
+                continue
+            assignment = json.loads(data)["id"]
+            status, data, dt2 = request(
+                "POST",
+                f"/api/v1/assignments/{assignment}/submit/",
+                token,
+                {"label": rng.choice(["pos", "neg"])},
+            )
+            sent += 1
+            with lock:
+                results["latencies"].append(dt2)
+                results["statuses"][status] = results["statuses"].get(status, 0) + 1
+                if status == 200:
+                    results["cycles"] += 1
+                    results["accepted"].append(assignment)
+                elif status >= 500:
+                    results["errors"] += 1
+
+    threads = [
+        threading.Thread(target=run, args=(t, random.Random(seed + i)))
+        for i, t in enumerate(tokens)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def trivial_ceiling(seconds: float, n_threads: int) -> float:
+    deadline = time.time() + seconds
+    with mp.Pool(4) as pool:
+        counts = pool.map(_ping_loop, [(deadline, n_threads // 4)] * 4)
+    return sum(counts) / seconds
+
+
+def _ping_loop(args):
+    import threading
+
+    deadline, n = args
+    count = [0]
+    lock = threading.Lock()
+
+    def run():
+        while time.time() < deadline:
+            status, _, _ = request("GET", "/readyz")
+            with lock:
+                count[0] += status == 200
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count[0]
+
+
+def wait_for_server() -> None:
+    for _ in range(100):
+        try:
+            if request("GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
+    import psycopg
+
+    log(f"[{n_items:,} items] creating database {DB_NAME}…")
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    manage("migrate", "--noinput", "-v0")
+    log(f"[{n_items:,} items] importing items, creating {n_workers} workers with tokens…")
+    setup = json.loads(django_script(SETUP, str(n_items), str(n_workers)))
+    project, tokens = setup["project"], setup["tokens"]
+    log(f"[{n_items:,} items] starting gunicorn (4 sync workers) and a Celery worker…")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "hitl_platform.wsgi",
+            "-w",
+            "4",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ],
+        cwd=ROOT,
+        env=env(),
+    )
+    celery = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "hitl_platform",
+            "worker",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env(),
+    )
+    try:
+        wait_for_server()
+        log(f"[{n_items:,} items] ceiling: /readyz for 15 s…")
+        ceiling = trivial_ceiling(15, n_workers)
+        log(f"[{n_items:,} items] {n_workers} simulated workers for {seconds:.0f} s…")
+        deadline = time.time() + seconds
+        groups = [tokens[i::4] for i in range(4)]
+        started = time.time()
+        with mp.Pool(4) as pool:
+            parts = pool.map(
+                worker_process, [(g, project, deadline, 1000 * i) for i, g in enumerate(groups)]
+            )
+        elapsed = time.time() - started
+    finally:
+        server.terminate()
+        celery.terminate()
+        server.wait(30)
+        celery.wait(30)
+    latencies = sorted(x for p in parts for x in p["latencies"])
+    accepted = [a for p in parts for a in p["accepted"]]
+    statuses: dict = {}
+    for p in parts:
+        for k, v in p["statuses"].items():
+            statuses[k] = statuses.get(k, 0) + v
+    path = Path("/tmp") / "bench_accepted.json"
+    path.write_text(json.dumps(accepted))
+    check = json.loads(django_script(CHECK, str(project), str(path)))
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "items": n_items,
+        "cycles_per_s": len(accepted) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "requests": len(latencies),
+        "statuses": statuses,
+        "server_errors": sum(p["errors"] for p in parts),
+        "ceiling_rps": ceiling,
+        **check,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    rows = [run_size(n, args.seconds, args.workers) for n in args.items]
+    print(
+        "| items | claim+submit cycles/s | p50 | p99 | requests | 5xx | /readyz ceiling | answers stored | violations |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        bad = {k: v for k, v in r["violations"].items() if v not in (0, "0", "0.0000", False)}
+        print(
+            f"| {r['items']:,} | {r['cycles_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | "
+            f"{r['requests']:,} | {r['server_errors']} | {r['ceiling_rps']:.0f} req/s | {r['answers']:,} | "
+            f"{bad or 'none'} |"
+        )
+    if len(rows) > 1:
+        print(
+            f"\nthroughput at {rows[-1]['items']:,} items / at {rows[0]['items']:,} items: "
+            f"{rows[-1]['cycles_per_s'] / rows[0]['cycles_per_s']:.2f}"
+        )
+    print("statuses:", {r["items"]: r["statuses"] for r in rows})
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
