@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "hitl_platform.apps.PlatformConfig",
     "tasks",
     "workers",
+    "billing",
     "reports",
     "audit",
     "aggregation",
@@ -167,6 +168,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "tasks.jobs.assignments_expire_job", "schedule": 60.0},
     "refit-projects": {"task": "aggregation.jobs.projects_refit_job", "schedule": 300.0},
+    "approve-answers": {"task": "tasks.jobs.answers_approve_job", "schedule": 300.0},
+    "mature-earnings": {"task": "tasks.jobs.earnings_mature_job", "schedule": 3600.0},
 }
 
 # --- REST API -----------------------------------------------------------------------------------

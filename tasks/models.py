@@ -88,6 +88,15 @@ class Project(models.Model):
     block_speed_min_answers = models.PositiveSmallIntegerField(
         default=10, help_text="…once they have given this many answers."
     )
+    approval_delay_days = models.PositiveSmallIntegerField(
+        default=3, help_text="Days an approved reward stays pending before the worker can be paid."
+    )
+    auto_approve_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Approve answers still pending after this many days."
+    )
+    reject_gold_mismatch = models.BooleanField(
+        default=False, help_text="Reject (and do not pay) answers that contradict a gold item."
+    )
     refit_every = models.PositiveIntegerField(
         default=50, help_text="Refit worker skills after this many new answers."
     )
@@ -197,6 +206,11 @@ class Item(models.Model):
     external_id = models.CharField(max_length=255)
     payload = models.JSONField(default=dict, blank=True)
     gold_label = models.CharField(max_length=200, blank=True)
+    audit_label = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="A known label kept from workers and quality control: only measures accuracy.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     final_label = models.CharField(max_length=200, blank=True)
     confidence = models.FloatField(null=True, blank=True)
@@ -289,6 +303,8 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     seconds_spent = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="Approved or rejected at.")
+    rejection_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]

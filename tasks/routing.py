@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
 from aggregation.services import item_decide, item_posterior
+from audit.services import audit_record
+from billing.services import counters_move, release_entry, reserve_entry
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict, NotAllowed
 from workers.models import Worker, WorkerStanding
@@ -48,19 +50,24 @@ class SubmitResult:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _release(*, project_id: int, amount: Decimal) -> None:
-    """Give reserved money back to the budget. Called last in a transaction (project lock last)."""
-    if amount:
-        Project.objects.filter(pk=project_id).update(reserved=F("reserved") - amount)
+def _release(*, project_id: int, leases: list[Assignment]) -> None:
+    """Give the rewards reserved by ``leases`` back to the budget, with their ledger rows.
+    Called as the transaction's last write (it takes the project lock)."""
+    paid = [a for a in leases if a.reward]
+    if paid:
+        counters_move(
+            project_id=project_id,
+            release=sum((a.reward for a in paid), money.ZERO),
+            entries=[release_entry(project_id=project_id, assignment=a) for a in paid],
+        )
 
 
-def _expire(assignment: Assignment) -> Decimal:
-    """Expire one locked lease and free its slot on the item. Returns the reward it reserved,
-    which the caller releases as its last write."""
+def _expire(assignment: Assignment) -> Assignment:
+    """Expire one locked lease and free its slot on the item; the caller releases its money."""
     assignment.status = Assignment.Status.EXPIRED
     assignment.save(update_fields=["status"])
     Item.objects.filter(pk=assignment.item_id).update(leases_count=F("leases_count") - 1)
-    return assignment.reward
+    return assignment
 
 
 def standing_get(*, worker: Worker, project: Project, lock: bool = False) -> WorkerStanding:
@@ -128,11 +135,28 @@ def assignment_claim(
     project (budget counters, last).
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+    try:
+        with transaction.atomic():
+            outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+    except BudgetExhausted as exc:
+        outcome = exc
+    if isinstance(outcome, BudgetExhausted):
+        _project_pause_for_budget(project=project)
     if isinstance(outcome, ApplicationError):
         raise outcome  # raised after commit: an exam failure decided on the way must be kept
     return outcome
+
+
+def _project_pause_for_budget(*, project: Project) -> None:
+    """The budget cannot pay one more answer: the project pauses itself, once, with a record."""
+    if Project.objects.filter(pk=project.pk, status=Project.Status.ACTIVE).update(
+        status=Project.Status.PAUSED
+    ):
+        audit_record(
+            action="project.pause",
+            reason="The remaining budget cannot pay one more answer; top up to continue.",
+            project=project,
+        )
 
 
 def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
@@ -149,11 +173,11 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         .filter(worker=worker, project=project, status=Assignment.Status.LEASED)
         .first()
     )
-    released = money.ZERO
+    freed: list[Assignment] = []
     if current is not None:
         if current.expires_at > now:
             return current
-        released = _expire(current)
+        freed.append(_expire(current))
     item = None
     if standing.state == WorkerStanding.State.EXAM:
         kind, item = Assignment.Kind.EXAM, _pick_gold(project=project, worker=worker)
@@ -170,7 +194,7 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
             kind = Assignment.Kind.TASK
             item = _pick_task(project=project, worker=worker, eligible=eligible)
     if item is None:
-        _release(project_id=project.pk, amount=released)
+        _release(project_id=project.pk, leases=freed)
         return None
 
     reward = money.ZERO if kind == Assignment.Kind.EXAM else project.reward
@@ -186,14 +210,18 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
     Item.objects.filter(pk=item.pk).update(leases_count=F("leases_count") + 1)
     if reward:
         # Compare-and-swap on the budget counters; the database constraint backs it up.
-        change = reward - released
-        reserved = Project.objects.filter(
-            pk=project.pk, budget__gte=F("spent") + F("reserved") + change
-        ).update(reserved=F("reserved") + change)
+        paid = [a for a in freed if a.reward]
+        reserved = counters_move(
+            project_id=project.pk,
+            reserve=reward,
+            release=sum((a.reward for a in paid), money.ZERO),
+            entries=[reserve_entry(project_id=project.pk, assignment=assignment)]
+            + [release_entry(project_id=project.pk, assignment=a) for a in paid],
+        )
         if not reserved:
             raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
     else:
-        _release(project_id=project.pk, amount=released)
+        _release(project_id=project.pk, leases=freed)
     return assignment
 
 
@@ -205,7 +233,7 @@ def assignment_skip(*, assignment: Assignment, worker: Worker) -> None:
             raise NotAllowed("This is not your assignment.")
         if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task is no longer yours to skip.")
-        _release(project_id=locked.project_id, amount=_expire(locked))
+        _release(project_id=locked.project_id, leases=[_expire(locked)])
     assignment.refresh_from_db()
 
 
@@ -219,14 +247,12 @@ def assignments_expire(*, now: datetime | None = None) -> int:
             .filter(status=Assignment.Status.LEASED, expires_at__lte=now)
             .order_by("pk")[:5000]
         )
-        released: dict[int, Decimal] = {}
+        by_project: dict[int, list[Assignment]] = {}
         for assignment in stale:
-            released[assignment.project_id] = released.get(assignment.project_id, 0) + _expire(
-                assignment
-            )
+            by_project.setdefault(assignment.project_id, []).append(_expire(assignment))
             expired += 1
-        for project_id in sorted(released):
-            _release(project_id=project_id, amount=released[project_id])
+        for project_id in sorted(by_project):  # project locks in primary-key order, last
+            _release(project_id=project_id, leases=by_project[project_id])
     return expired
 
 
@@ -251,7 +277,7 @@ def answer_submit(
         if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task expired or was skipped; your answer was not stored.")
         if locked.expires_at <= now:
-            _release(project_id=project.pk, amount=_expire(locked))
+            _release(project_id=project.pk, leases=[_expire(locked)])
             expired = True
         else:
             expired = False

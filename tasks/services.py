@@ -7,6 +7,8 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.services import budget_fund
+from hitl_platform import money
 from hitl_platform.errors import ApplicationError
 
 from .importing import ParseResult, RowError, detect_format, parse_items
@@ -31,12 +33,19 @@ class ImportRejected(ApplicationError):
 
 
 def project_create(*, owner, **fields) -> Project:
-    project = Project(owner=owner, **fields)
+    """A new draft project; its budget is funded through the ledger like any later top-up."""
+    budget = fields.pop("budget", 0)
+    project = Project(owner=owner, budget=0, **fields)
     try:
         project.full_clean()
+        if money.quantize(budget) < 0:
+            raise ValidationError({"budget": "The budget cannot be negative."})
     except ValidationError as exc:
         raise ApplicationError("; ".join(exc.messages), extra={"fields": exc.message_dict}) from exc
-    project.save()
+    with transaction.atomic():
+        project.save()
+        if money.quantize(budget) > 0:
+            budget_fund(project=project, amount=budget, reason="Initial budget")
     return project
 
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from hitl_platform.celery import app as celery_app
 from tasks.models import Project
 from tasks.roles import REQUESTERS
-from tasks.services import items_import, project_publish
+from tasks.services import items_import, project_create, project_publish
 from workers.services import worker_create
 
 PASSWORD = "correct-horse-battery-9"
@@ -88,7 +88,7 @@ def project_factory(db):
             "reward": Decimal("0.0500"),
             "budget": Decimal("100.0000"),
         }
-        return Project.objects.create(owner=owner, **{**defaults, **fields})
+        return project_create(owner=owner, **{**defaults, **fields})
 
     return make
 

@@ -27,4 +27,4 @@ def test_in_process_scheduler_runs_jobs_when_due(live_project, worker, settings)
     assert scheduler.run_due() == ["expire-leases"]
     assert Assignment.objects.get(pk=lease.pk).status == "expired"
     now[0] = 301.0
-    assert sorted(scheduler.run_due()) == ["expire-leases", "refit-projects"]
+    assert sorted(scheduler.run_due()) == ["approve-answers", "expire-leases", "refit-projects"]

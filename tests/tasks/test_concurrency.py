@@ -11,7 +11,9 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from hitl_platform.errors import ApplicationError
+from audit.models import AuditEvent
+from billing.selectors import ledger_mismatches
+from hitl_platform.errors import ApplicationError, NotAllowed
 from tasks.models import Assignment, Item, Project
 from tasks.routing import (
     BudgetExhausted,
@@ -120,6 +122,7 @@ def test_32_workers_claiming_skipping_and_submitting_at_once(live_project, make_
     run_threads(work)
     assert len(accepted) > 100
     assert_invariants(project, accepted)
+    assert ledger_mismatches(project=project) == []
     # The work ran out, not the threads: every item reached its overlap or was skipped by all.
     assert Item.objects.filter(project=project, gold_label="", answers_count__lt=3).count() < 10
     assert Assignment.objects.filter(kind="exam", status="submitted").count() == 2 * THREADS
@@ -140,7 +143,7 @@ def test_a_small_budget_is_never_overspent_by_a_cent(live_project, make_worker):
         for _ in range(10):
             try:
                 lease = assignment_claim(worker=workers[i], project=project)
-            except BudgetExhausted:
+            except (BudgetExhausted, NotAllowed):  # used up, then paused by itself
                 refused.append(i)
                 return
             if lease is None:
@@ -153,6 +156,9 @@ def test_a_small_budget_is_never_overspent_by_a_cent(live_project, make_worker):
     assert_invariants(project, accepted)
     assert len(accepted) == 28  # floor(2.00 / 0.07): every cent that could pay an answer did
     assert project.reserved == Decimal("1.96") and refused
+    assert project.status == "paused"  # it paused itself when it could not pay one more answer
+    assert AuditEvent.objects.filter(action="project.pause", project=project).count() == 1
+    assert ledger_mismatches(project=project) == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -39,8 +39,16 @@ def violates(fn) -> bool:
     ],
     ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()),
 )
-def test_database_refuses_a_project_breaking_a_rule(requester, project_factory, fields):
-    assert violates(lambda: project_factory(requester, **fields))
+def test_database_refuses_a_project_breaking_a_rule(requester, fields):
+    base = {"name": "p", "labels": ["a", "b"], "reward": Decimal("0.05"), "budget": Decimal("10")}
+    assert violates(lambda: Project.objects.create(owner=requester, **{**base, **fields}))
+
+
+def test_database_refuses_counters_past_the_budget(project):
+    assert violates(
+        lambda: Project.objects.filter(pk=project.pk).update(reserved=project.budget + 1)
+    )
+    assert violates(lambda: Project.objects.filter(pk=project.pk).update(spent=-1))
 
 
 def test_a_valid_project_is_accepted(requester, project_factory):

@@ -1,0 +1,209 @@
+"""Money movements. Each one writes its ledger row(s) and the project's budget counters in the
+same transaction; the database refuses counters that would pass the budget.
+
+Budget counters on the project (``reserved``, ``spent``) are the fast guard that claims check;
+the ledger is the record. ``billing.selectors.ledger_mismatches`` compares the two (the tripwire).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from audit.services import audit_record
+from hitl_platform import money
+from hitl_platform.errors import ApplicationError, Conflict
+from tasks.models import Project
+from workers.models import Worker
+
+from .models import Account, LedgerEntry, Movement, Payout
+from .selectors import account_balance
+
+
+class BudgetExceeded(Conflict):
+    code = "budget_exhausted"
+
+
+def _entry(movement, debit, debit_owner, credit, credit_owner, amount, **refs) -> LedgerEntry:
+    return LedgerEntry(
+        movement=movement,
+        debit=debit,
+        debit_owner=debit_owner,
+        credit=credit,
+        credit_owner=credit_owner,
+        amount=amount,
+        **refs,
+    )
+
+
+def reserve_entry(*, project_id: int, assignment) -> LedgerEntry:
+    return _entry(
+        Movement.RESERVE,
+        Account.BUDGET,
+        project_id,
+        Account.RESERVED,
+        project_id,
+        assignment.reward,
+        project_id=project_id,
+        worker_id=assignment.worker_id,
+        assignment=assignment,
+    )
+
+
+def release_entry(
+    *, project_id: int, assignment, reason: str = "", movement=Movement.RELEASE
+) -> LedgerEntry:
+    return _entry(
+        movement,
+        Account.RESERVED,
+        project_id,
+        Account.BUDGET,
+        project_id,
+        assignment.reward,
+        project_id=project_id,
+        worker_id=assignment.worker_id,
+        assignment=assignment,
+        reason=reason,
+    )
+
+
+def approve_entry(*, project_id: int, assignment) -> LedgerEntry:
+    return _entry(
+        Movement.APPROVE,
+        Account.RESERVED,
+        project_id,
+        Account.PENDING,
+        assignment.worker_id,
+        assignment.reward,
+        project_id=project_id,
+        worker_id=assignment.worker_id,
+        assignment=assignment,
+    )
+
+
+def counters_move(
+    *,
+    project_id: int,
+    reserve: Decimal = money.ZERO,
+    release: Decimal = money.ZERO,
+    spend: Decimal = money.ZERO,
+    entries: list[LedgerEntry] = (),
+) -> bool:
+    """Apply a net change to the project's counters and write its ledger rows, atomically.
+
+    ``reserve`` moves budget to reserved, ``release`` reserved back to budget, ``spend`` reserved
+    to spent (an approval). When the change takes more of the budget, it is a compare-and-swap
+    that fails (returns False, writes nothing) if spent + reserved would pass the budget. Call it
+    as a transaction's last write: it takes the project's row lock.
+    """
+    delta_reserved = reserve - release - spend
+    qs = Project.objects.filter(pk=project_id)
+    if reserve > 0:
+        qs = qs.filter(budget__gte=F("spent") + F("reserved") + (reserve - release))
+    changed = delta_reserved or spend
+    if changed and not qs.update(reserved=F("reserved") + delta_reserved, spent=F("spent") + spend):
+        return False
+    if entries:
+        LedgerEntry.objects.bulk_create(entries)
+    return True
+
+
+def budget_fund(*, project: Project, amount, actor=None, reason: str = "") -> Project:
+    """Add money to a project's budget (its first funding, or a top-up)."""
+    amount = money.quantize(amount)
+    if amount <= 0:
+        raise ApplicationError("A top-up must be a positive amount.")
+    with transaction.atomic():
+        Project.objects.filter(pk=project.pk).update(budget=F("budget") + amount)
+        LedgerEntry.objects.create(
+            movement=Movement.FUND,
+            debit=Account.FUNDING,
+            debit_owner=project.pk,
+            credit=Account.BUDGET,
+            credit_owner=project.pk,
+            amount=amount,
+            project=project,
+            actor=actor,
+            reason=reason or "Budget funded",
+        )
+        if actor is not None:
+            audit_record(
+                action="budget.fund",
+                reason=f"Added {amount} to the budget. {reason}".strip(),
+                actor=actor,
+                project=project,
+                data={"amount": str(amount)},
+            )
+    project.refresh_from_db()
+    return project
+
+
+def bonus_pay(*, project: Project, worker: Worker, amount, reason: str, actor) -> LedgerEntry:
+    """A bonus from the project's budget straight to the worker's payable balance."""
+    amount = money.quantize(amount)
+    if amount <= 0:
+        raise ApplicationError("A bonus must be a positive amount.")
+    if not reason.strip():
+        raise ApplicationError("Say why the bonus is paid; the worker sees the reason.")
+    with transaction.atomic():
+        audit_record(
+            action="money.bonus",
+            reason=reason,
+            actor=actor,
+            project=project,
+            worker=worker,
+            data={"amount": str(amount)},
+        )
+        entry = _entry(
+            Movement.BONUS,
+            Account.BUDGET,
+            project.pk,
+            Account.AVAILABLE,
+            worker.pk,
+            amount,
+            project=project,
+            worker=worker,
+            reason=reason,
+            actor=actor,
+        )
+        if not counters_move(project_id=project.pk, reserve=amount, spend=amount, entries=[entry]):
+            raise BudgetExceeded(f"The budget of “{project.name}” cannot pay a bonus of {amount}.")
+    return entry
+
+
+def payout_create(*, worker: Worker, actor=None, reference: str = "") -> Payout | None:
+    """Pay out the worker's whole available balance; ``None`` when there is nothing to pay.
+
+    The worker row is locked while the balance is read and the payout written, so two payout runs
+    (a double click, a retried job) cannot both pay the same balance.
+    """
+    with transaction.atomic():
+        Worker.objects.select_for_update().get(pk=worker.pk)
+        amount = account_balance(account=Account.AVAILABLE, owner=worker.pk)
+        if amount <= 0:
+            return None
+        payout = Payout.objects.create(
+            worker=worker, amount=amount, created_by=actor, reference=reference
+        )
+        LedgerEntry.objects.create(
+            movement=Movement.PAYOUT,
+            debit=Account.AVAILABLE,
+            debit_owner=worker.pk,
+            credit=Account.PAID,
+            credit_owner=worker.pk,
+            amount=amount,
+            worker=worker,
+            payout=payout,
+            actor=actor,
+            reason=reference or "Payout",
+        )
+        audit_record(
+            action="money.payout",
+            reason=f"Paid out {amount}",
+            actor=actor,
+            worker=worker,
+            data={"amount": str(amount), "payout": payout.pk},
+        )
+    return payout
