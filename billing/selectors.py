@@ -44,6 +44,7 @@ def all_balances() -> dict[tuple[str, int], Decimal]:
 
 def ledger_mismatches(*, project) -> list[str]:
     """The tripwire: every place where a project's counters disagree with its ledger."""
+    project = type(project).objects.get(pk=project.pk)  # the counters as stored, not as passed
     problems = []
     funded = LedgerEntry.objects.filter(movement=Movement.FUND, project=project).aggregate(
         s=Sum("amount")

@@ -7,6 +7,7 @@ them; anything else answers 404, exactly as if it did not exist. A superuser see
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,14 +15,35 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
 
+from billing.services import budget_fund
+from hitl_platform import money
 from hitl_platform.errors import ApplicationError
 
 from . import services
+from .approval import answer_decide
 from .exporting import FORMATS, export_lines
 from .importing import parse_items
 from .models import Assignment, Item, ItemImport, Project
 
 PREVIEW_ROWS = 20
+
+
+def action_form_page(model_admin, request, queryset, form, *, action: str, title: str, submit: str):
+    """An intermediate page for an admin action that needs input (a reason, an amount)."""
+    return TemplateResponse(
+        request,
+        "admin/action_form.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": title,
+            "form": form,
+            "objects": queryset,
+            "action": action,
+            "submit": submit,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
 
 
 class OwnedAdminMixin:
@@ -78,6 +100,18 @@ class ProjectAdminForm(forms.ModelForm):
             "gold_rate",
             "assignment_seconds",
             "aggregation_method",
+            "exam_size",
+            "exam_pass_accuracy",
+            "block_gold_accuracy",
+            "block_gold_min_answers",
+            "block_estimated_accuracy",
+            "block_estimated_min_answers",
+            "block_min_median_seconds",
+            "block_speed_min_answers",
+            "refit_every",
+            "approval_delay_days",
+            "auto_approve_days",
+            "reject_gold_mismatch",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -87,6 +121,19 @@ class ProjectAdminForm(forms.ModelForm):
 
     def clean_labels(self):
         return [line.strip() for line in self.cleaned_data["labels"].splitlines() if line.strip()]
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=money.MAX_DIGITS, decimal_places=money.PLACES, min_value=money.QUANTUM
+    )
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, help_text="The worker sees this."
+    )
 
 
 class ImportUploadForm(forms.Form):
@@ -112,7 +159,11 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
     actions = ["publish", "pause", "finish"]
     fieldsets = [
         (None, {"fields": ["name", "description", "instructions", "labels"]}),
-        ("Money", {"fields": ["reward", "budget"]}),
+        ("Money", {"fields": ["reward", "budget", "spent", "reserved", "remaining"]}),
+        (
+            "Approval and payment",
+            {"fields": ["approval_delay_days", "auto_approve_days", "reject_gold_mismatch"]},
+        ),
         (
             "Quality",
             {
@@ -123,10 +174,39 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
                     "gold_rate",
                     "assignment_seconds",
                     "aggregation_method",
+                    "refit_every",
                 ]
             },
         ),
+        (
+            "Exam and blocking rules",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "exam_size",
+                    "exam_pass_accuracy",
+                    "block_gold_accuracy",
+                    "block_gold_min_answers",
+                    "block_estimated_accuracy",
+                    "block_estimated_min_answers",
+                    "block_min_median_seconds",
+                    "block_speed_min_answers",
+                ],
+            },
+        ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The budget changes only through the ledger: its first funding, then top-ups.
+        return (
+            ["budget", "spent", "reserved", "remaining"]
+            if obj
+            else ["spent", "reserved", "remaining"]
+        )
+
+    @admin.display(description="remaining")
+    def remaining(self, obj):
+        return obj.remaining if obj and obj.pk else "—"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_item_count=Count("items"))
@@ -141,9 +221,15 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return self.list_display
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.owner = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        obj.owner = request.user
+        budget, obj.budget = obj.budget, money.ZERO
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if budget > 0:
+                budget_fund(project=obj, amount=budget, actor=request.user, reason="Initial budget")
 
     def _run_action(self, request, queryset, service, done: str):
         for project in queryset:
@@ -182,6 +268,7 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
                 wrap(self.export_view),
                 name="tasks_project_export",
             ),
+            path("<int:object_id>/topup/", wrap(self.topup_view), name="tasks_project_topup"),
             *super().get_urls(),
         ]
 
@@ -256,6 +343,43 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
             ),
         )
 
+    def topup_view(self, request, object_id):
+        project = self._own_project(request, object_id)
+        if not self.has_change_permission(request, project):
+            raise Http404
+        form = TopUpForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                budget_fund(
+                    project=project,
+                    amount=form.cleaned_data["amount"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ApplicationError as exc:
+                form.add_error("amount", exc.message)
+            else:
+                self.message_user(
+                    request,
+                    f"Added {form.cleaned_data['amount']} to “{project}”. "
+                    "Publish it again if it paused itself when the budget ran out.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:tasks_project_change", args=[project.pk])
+                )
+        return TemplateResponse(
+            request,
+            "admin/tasks/project/form_page.html",
+            self._context(
+                request,
+                project,
+                form=form,
+                title=f"Top up the budget of {project}",
+                submit="Add to the budget",
+            ),
+        )
+
     def export_view(self, request, object_id, fmt):
         project = self._own_project(request, object_id)
         if fmt not in FORMATS:
@@ -317,10 +441,46 @@ class AssignmentAdmin(OwnedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "leased_at",
         "submitted_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "kind"]
     list_select_related = ["item", "project", "worker__user"]
     search_fields = ["item__external_id"]
     show_full_result_count = False
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None):
+        # Nothing is edited on the form; "change" is what approving or rejecting needs.
+        return request.user.has_perm("tasks.change_assignment") and obj is None
+
+    @admin.action(description="Approve selected answers", permissions=["change"])
+    def approve(self, request, queryset):
+        done = 0
+        for assignment in queryset.filter(status=Assignment.Status.SUBMITTED):
+            answer_decide(assignment=assignment, approve=True, actor=request.user)
+            done += 1
+        self.message_user(request, f"Approved {done} answer(s).", messages.SUCCESS)
+
+    @admin.action(description="Reject selected answers…", permissions=["change"])
+    def reject(self, request, queryset):
+        form = ReasonForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            done = 0
+            for assignment in queryset.filter(status=Assignment.Status.SUBMITTED):
+                answer_decide(
+                    assignment=assignment,
+                    approve=False,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+                done += 1
+            self.message_user(
+                request,
+                f"Rejected {done} answer(s); their money went back to the budget.",
+                messages.SUCCESS,
+            )
+            return None
+        return action_form_page(
+            self, request, queryset, form, action="reject", title="Reject answers", submit="Reject"
+        )
 
 
 @admin.register(ItemImport)

@@ -11,6 +11,7 @@ GROUP_PERMISSIONS = {
         "tasks.view_project",
         "tasks.view_item",
         "tasks.view_assignment",
+        "tasks.change_assignment",
         "tasks.add_itemimport",
         "tasks.view_itemimport",
         "workers.view_workerstanding",

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
@@ -70,10 +70,18 @@ def _expire(assignment: Assignment) -> Assignment:
     return assignment
 
 
-def standing_get(*, worker: Worker, project: Project, lock: bool = False) -> WorkerStanding:
+def standing_get(
+    *, worker: Worker, project: Project, lock: bool = False, with_lease: bool = False
+) -> WorkerStanding:
     """The worker's standing in the project, created on first contact (exam, or qualified at once
-    when the project has no exam)."""
-    qs = WorkerStanding.objects.select_for_update() if lock else WorkerStanding.objects
+    when the project has no exam). ``with_lease`` adds ``live_lease_id``, the id of the worker's
+    leased assignment in the project if any, in the same query."""
+    qs = WorkerStanding.objects.select_for_update() if lock else WorkerStanding.objects.all()
+    if with_lease:
+        leased = Assignment.objects.filter(
+            worker=worker, project=project, status=Assignment.Status.LEASED
+        ).values("pk")[:1]
+        qs = qs.annotate(live_lease_id=Subquery(leased))
     standing = qs.filter(worker=worker, project=project).first()
     if standing is None:
         has_exam = project.exam_size > 0 and project.items.exclude(gold_label="").exists()
@@ -167,12 +175,10 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         )
     if worker.status != Worker.Status.ACTIVE:
         return NotAllowed("Your account is suspended.")
-    standing = standing_get(worker=worker, project=project, lock=True)
-    current = (
-        Assignment.objects.select_for_update()
-        .filter(worker=worker, project=project, status=Assignment.Status.LEASED)
-        .first()
-    )
+    standing = standing_get(worker=worker, project=project, lock=True, with_lease=True)
+    current = None
+    if standing.live_lease_id is not None:  # the standing's lock serializes this worker's claims
+        current = Assignment.objects.select_for_update().get(pk=standing.live_lease_id)
     freed: list[Assignment] = []
     if current is not None:
         if current.expires_at > now:

@@ -1,6 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 
-from tasks.admin import OwnedAdminMixin
+from billing.services import bonus_pay
+from hitl_platform import money
+from hitl_platform.errors import ApplicationError
+from tasks.admin import OwnedAdminMixin, action_form_page
 
 from .models import Worker, WorkerStanding
 from .services import standing_unblock
@@ -32,7 +36,7 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
     list_filter = ["state"]
     search_fields = ["worker__user__username"]
     list_select_related = ["worker__user", "project"]
-    actions = ["unblock"]
+    actions = ["unblock", "bonus"]
     readonly_fields = [f.name for f in WorkerStanding._meta.fields]
 
     def has_add_permission(self, request, obj=None):
@@ -46,3 +50,36 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
         for standing in queryset.filter(state=WorkerStanding.State.BLOCKED):
             standing_unblock(standing=standing, actor=request.user)
             self.message_user(request, f"{standing.worker} is unblocked.", messages.SUCCESS)
+
+    @admin.action(description="Pay a bonus to selected workers…", permissions=["change"])
+    def bonus(self, request, queryset):
+        form = BonusForm(request.POST if "amount" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            for standing in queryset.select_related("project", "worker"):
+                try:
+                    bonus_pay(
+                        project=standing.project,
+                        worker=standing.worker,
+                        amount=form.cleaned_data["amount"],
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                    )
+                except ApplicationError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Paid {form.cleaned_data['amount']} to {standing.worker}.",
+                        messages.SUCCESS,
+                    )
+            return None
+        return action_form_page(
+            self, request, queryset, form, action="bonus", title="Pay a bonus", submit="Pay"
+        )
+
+
+class BonusForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=money.MAX_DIGITS, decimal_places=money.PLACES, min_value=money.QUANTUM
+    )
+    reason = forms.CharField(max_length=500, help_text="The worker sees this.")
