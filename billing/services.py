@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Round
 
 from audit.services import audit_record
 from hitl_platform import money
@@ -101,9 +102,15 @@ def counters_move(
     delta_reserved = reserve - release - spend
     qs = Project.objects.filter(pk=project_id)
     if reserve > 0:
-        qs = qs.filter(budget__gte=F("spent") + F("reserved") + (reserve - release))
+        qs = qs.filter(
+            budget__gte=F("spent") + F("reserved") + (reserve - release) - money.HALF_QUANTUM
+        )
     changed = delta_reserved or spend
-    if changed and not qs.update(reserved=F("reserved") + delta_reserved, spent=F("spent") + spend):
+    # Round in SQL: exact on PostgreSQL; on SQLite it stops binary floating-point drift.
+    if changed and not qs.update(
+        reserved=Round(F("reserved") + delta_reserved, money.PLACES),
+        spent=Round(F("spent") + spend, money.PLACES),
+    ):
         return False
     if entries:
         LedgerEntry.objects.bulk_create(entries)
@@ -116,7 +123,9 @@ def budget_fund(*, project: Project, amount, actor=None, reason: str = "") -> Pr
     if amount <= 0:
         raise ApplicationError("A top-up must be a positive amount.")
     with transaction.atomic():
-        Project.objects.filter(pk=project.pk).update(budget=F("budget") + amount)
+        Project.objects.filter(pk=project.pk).update(
+            budget=Round(F("budget") + amount, money.PLACES)
+        )
         LedgerEntry.objects.create(
             movement=Movement.FUND,
             debit=Account.FUNDING,

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl_platform.errors import ApplicationError
+from reports import views as report_views
 from tasks import apis as task_apis
 from workers import apis as worker_apis
 
@@ -43,6 +44,11 @@ urlpatterns = [
         name="api-assignment-skip",
     ),
     path("v1/me/", worker_apis.MeApi.as_view(), name="api-me"),
+    path(
+        "v1/projects/<int:project_id>/report/",
+        report_views.ProjectReportApi.as_view(),
+        name="api-project-report",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

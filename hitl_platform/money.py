@@ -18,3 +18,8 @@ def quantize(amount: Decimal | int | str) -> Decimal:
     if isinstance(amount, float):
         raise TypeError("money must not be a float; pass a Decimal, int or str")
     return Decimal(amount).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+# Half a quantum: amounts are multiples of QUANTUM, so "a <= b + HALF" is exactly "a <= b" for them,
+# also where a database (SQLite) does the sum in binary floating point and is off by one ulp.
+HALF_QUANTUM = QUANTUM / 2

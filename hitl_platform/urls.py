@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("hitl_platform.api")),
     path("crowd/", include("workers.urls")),
+    path("reports/", include("reports.urls")),
 ]

@@ -4,7 +4,9 @@ A file is accepted whole or not at all: ``parse_items`` returns every row it cou
 error it found, each with its line number, and the caller imports only when there is no error.
 
 CSV: a header row is required and must contain ``external_id``; an optional ``gold_label`` column
-holds known labels; every other column becomes a field of the item's payload (as text).
+holds known labels used as control questions; an optional ``audit_label`` column holds known labels
+kept from workers and quality control, used only to measure accuracy in the reports; every other
+column becomes a field of the item's payload (as text).
 
 JSON Lines: one JSON object per line with ``external_id``, an optional ``gold_label`` and either a
 ``payload`` object or the item's fields as the remaining keys. Blank lines are ignored.
@@ -16,7 +18,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-RESERVED = ("external_id", "gold_label")
+RESERVED = ("external_id", "gold_label", "audit_label")
 MAX_ERRORS = 1000
 MAX_EXTERNAL_ID = 255
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -28,6 +30,7 @@ class ParsedItem:
     external_id: str
     payload: dict
     gold_label: str = ""
+    audit_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def _csv_rows(text: str, result: ParseResult):
             start,
             values["external_id"],
             values.get("gold_label", ""),
+            values.get("audit_label", ""),
             {name: values[name] for name in fields},
         )
 
@@ -163,8 +167,9 @@ def _jsonl_rows(text: str, result: ParseResult):
             result.error(number, "'external_id' must be a string or an integer")
             continue
         gold = obj.get("gold_label") or ""
-        if not isinstance(gold, str):
-            result.error(number, "'gold_label' must be a string")
+        audit = obj.get("audit_label") or ""
+        if not isinstance(gold, str) or not isinstance(audit, str):
+            result.error(number, "'gold_label' and 'audit_label' must be strings")
             continue
         if "payload" in obj:
             payload = obj["payload"]
@@ -173,15 +178,15 @@ def _jsonl_rows(text: str, result: ParseResult):
                 continue
         else:
             payload = {k: v for k, v in obj.items() if k not in RESERVED}
-        yield number, str(external_id), gold, payload
+        yield number, str(external_id), gold, audit, payload
 
 
 def _check_rows(rows, result: ParseResult, *, labels: list[str], existing_ids: set[str]) -> None:
     seen: dict[str, int] = {}
     label_set = set(labels)
-    for line, external_id, gold, payload in rows:
+    for line, external_id, gold, audit, payload in rows:
         external_id = external_id.strip()
-        gold = gold.strip()
+        gold, audit = gold.strip(), audit.strip()
         if not external_id:
             result.error(line, "empty external_id")
             continue
@@ -203,7 +208,16 @@ def _check_rows(rows, result: ParseResult, *, labels: list[str], existing_ids: s
                 f"gold label {gold!r} is not one of the project's labels ({', '.join(labels)})",
             )
             continue
+        if audit and audit not in label_set:
+            result.error(
+                line,
+                f"audit label {audit!r} is not one of the project's labels ({', '.join(labels)})",
+            )
+            continue
+        if gold and audit:
+            result.error(line, "an item has a gold label or an audit label, not both")
+            continue
         if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_PAYLOAD_BYTES:
             result.error(line, f"item larger than {MAX_PAYLOAD_BYTES // 1024} KB")
             continue
-        result.items.append(ParsedItem(line, external_id, payload, gold))
+        result.items.append(ParsedItem(line, external_id, payload, gold, audit))

@@ -146,11 +146,14 @@ class Project(models.Model):
                 condition=Q(aggregation_method__in=["ds", "ods", "glad", "wmv", "mv"]),
                 name="project_aggregation_method_valid",
             ),
+            # Half a quantum of slack: exact for 4-decimal amounts, and immune to SQLite doing
+            # the comparison in binary floating point (see money.HALF_QUANTUM).
             models.CheckConstraint(
-                condition=Q(reserved__gte=0, spent__gte=0), name="project_counters_non_negative"
+                condition=Q(reserved__gte=-money.HALF_QUANTUM, spent__gte=-money.HALF_QUANTUM),
+                name="project_counters_non_negative",
             ),
             models.CheckConstraint(
-                condition=Q(budget__gte=F("spent") + F("reserved")),
+                condition=Q(budget__gte=F("spent") + F("reserved") - money.HALF_QUANTUM),
                 name="project_never_over_budget",
             ),
             models.CheckConstraint(

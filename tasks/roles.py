@@ -3,8 +3,10 @@
 from django.contrib.auth.models import Group, Permission
 
 REQUESTERS = "Requesters"
+MANAGERS = "Managers"  # read every project's report (staff users); change nothing
 
 GROUP_PERMISSIONS = {
+    MANAGERS: [],
     REQUESTERS: [
         "tasks.add_project",
         "tasks.change_project",

@@ -109,6 +109,7 @@ def items_import(*, project: Project, data: bytes, fmt: str) -> int:
             external_id=row.external_id,
             payload=row.payload,
             gold_label=row.gold_label,
+            audit_label=row.audit_label,
             **(
                 {
                     "status": "final",

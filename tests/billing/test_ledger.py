@@ -206,3 +206,26 @@ def test_a_bonus_cannot_pass_the_budget(live_project, worker, superuser):
         )
     assert not LedgerEntry.objects.filter(movement="bonus").exists()
     balanced(project)
+
+
+def test_a_budget_is_used_to_the_last_cent_without_drift(live_project, make_worker):
+    """0.1 has no exact binary form: thirty of them must still add up to exactly 3.00, on SQLite too."""
+    project = live_project(
+        tasks=40,
+        reward=Decimal("0.10"),
+        budget=Decimal("3.00"),
+        min_overlap=1,
+        max_overlap=1,
+        target_confidence=0.6,
+    )
+    workers = [make_worker() for _ in range(31)]
+    for w in workers[:30]:
+        answer(w, project)
+    project.refresh_from_db()
+    assert project.reserved == Decimal("3.00") and project.remaining == 0
+    with pytest.raises(ApplicationError, match="budget"):
+        assignment_claim(worker=workers[30], project=project)
+    assert answers_approve_due(project=project) == (30, 0)
+    project.refresh_from_db()
+    assert (project.spent, project.reserved, project.status) == (Decimal("3.00"), 0, "paused")
+    balanced(project)

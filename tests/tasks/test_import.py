@@ -196,3 +196,15 @@ def test_import_command_names_a_missing_project(db, tmp_path):
     path.write_text("external_id\na\n")
     with pytest.raises(CommandError, match="no project with id 999"):
         call_command("import_items", "999", str(path))
+
+
+def test_audit_labels_are_kept_from_workers_and_checked(project):
+    data = b"external_id,audit_label,text\na,pos,x\nb,,y\n"
+    assert items_import(project=project, data=data, fmt="csv") == 2
+    a = Item.objects.get(external_id="a")
+    assert (a.audit_label, a.gold_label, a.status, a.payload) == ("pos", "", "open", {"text": "x"})
+    errors = rejected(project, b"external_id,audit_label,gold_label\nc,maybe,\nd,pos,neg\n")
+    assert errors == [
+        "line 2: audit label 'maybe' is not one of the project's labels (pos, neg)",
+        "line 3: an item has a gold label or an audit label, not both",
+    ]
