@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Group
 
 from hitl_platform.celery import app as celery_app
-from tasks.models import Project
 from tasks.roles import REQUESTERS
 from tasks.services import items_import, project_create, project_publish
 from workers.services import worker_create
