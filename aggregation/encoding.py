@@ -129,9 +129,11 @@ class Answers:
         return mat
 
     @cached_property
-    def by_key(self) -> sp.csr_matrix:
-        """Transpose of :attr:`by_task` in CSR form (workers·K × tasks), for the M-step."""
-        return self.by_task.T.tocsr()
+    def by_key(self) -> sp.csc_matrix:
+        """Transpose of :attr:`by_task` (workers·K × tasks), a CSC view sharing its arrays: the
+        M-step's ``by_key @ q`` scatters each task's row of ``q`` into its answers' pairs,
+        reading ``q`` in order."""
+        return self.by_task.T
 
     @cached_property
     def key_count(self) -> np.ndarray:

@@ -21,7 +21,8 @@ METHODS: dict[str, type[Aggregator]] = {
 }
 
 #: The method the platform uses: Dawid-Skene with its default settings (empirical-Bayes
-#: Dirichlet prior on the confusion rows). See docs/aggregation.md for how it was chosen.
+#: Dirichlet prior on the confusion rows; full or one-coin confusion chosen by 5-fold held-out
+#: answer likelihood). See docs/aggregation.md for how it was chosen.
 DEFAULT_METHOD = "ds"
 
 

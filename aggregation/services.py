@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -54,24 +54,23 @@ def project_worker_model(project: Project) -> tuple[np.ndarray, np.ndarray]:
 
 def item_posterior(*, item: Item, project: Project) -> np.ndarray:
     """``p(label | answers)`` of one item under the current worker model; O(answers of the item)."""
-    rows = list(
-        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED).values_list(
-            "worker_id", "label"
-        )
+    confusion_of = WorkerStanding.objects.filter(
+        project=project, worker_id=OuterRef("worker_id")
+    ).values("confusion")[:1]
+    rows = list(  # the answers and their workers' confusion matrices, in one query
+        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED)
+        .annotate(confusion=Subquery(confusion_of))
+        .values_list("worker_id", "label", "confusion")
     )
     class_prior, prior_confusion = project_worker_model(project)
     k = len(project.labels)
     code = {label: i for i, label in enumerate(project.labels)}
-    matrices = dict(
-        WorkerStanding.objects.filter(
-            project=project, worker_id__in=[w for w, _ in rows], confusion__isnull=False
-        ).values_list("worker_id", "confusion")
-    )
-    known = [w for w in dict.fromkeys(w for w, _ in rows) if w in matrices]
+    matrices = {w: m for w, _, m in rows if m is not None}
+    known = list(matrices)
     index = {w: i for i, w in enumerate(known)}
     stack = np.asarray([matrices[w] for w in known]).reshape(len(known), k, k)
-    workers = np.asarray([index.get(w, -1) for w, _ in rows], dtype=np.intp)
-    labels = np.asarray([code[label] for _, label in rows], dtype=np.intp)
+    workers = np.asarray([index.get(w, -1) for w, _, _ in rows], dtype=np.intp)
+    labels = np.asarray([code[label] for _, label, _ in rows], dtype=np.intp)
     return posterior((workers, labels), stack, class_prior, prior_confusion)
 
 
@@ -88,11 +87,15 @@ def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
     best = int(np.argmax(proba))
     item.confidence = item.priority = round(float(proba[best]), 6)
     if item.confidence >= project.target_confidence and item.answers_count >= project.min_overlap:
+        if item.status != "final":
+            item.finalized_on = timezone.localdate()
         item.status, item.final_label, item.label_source = "final", project.labels[best], "crowd"
     elif item.answers_count >= project.max_overlap:
         item.status, item.final_label, item.label_source = "review", "", ""
+        item.finalized_on = None
     else:
         item.status, item.final_label, item.label_source = "open", "", ""
+        item.finalized_on = None
     return before != (item.status, item.final_label, item.confidence, item.label_source)
 
 

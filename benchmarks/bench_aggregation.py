@@ -166,7 +166,8 @@ def accuracy_section(ck: CrowdKit, quick: bool) -> list[str]:
 
     ours = {
         "default": (DEFAULT_METHOD, {}),
-        "ds prior=0": ("ds", {"prior": 0}),
+        "ds full": ("ds", {"structure": "full"}),
+        "ds prior=0": ("ds", {"prior": 0, "structure": "full"}),
         "ods": ("ods", {}),
         "glad": ("glad", {}),
         "wmv": ("wmv", {}),
@@ -184,6 +185,11 @@ def accuracy_section(ck: CrowdKit, quick: bool) -> list[str]:
             start = time.perf_counter()
             model = make_estimator(method, **params).fit(answers)
             res[col] = ((model.labels_[gt] == gl).mean(), time.perf_counter() - start)
+            if col == "default":
+                scores = getattr(model, "heldout_loglik_", None) or {}
+                res["structure"] = getattr(model, "structure_", "–") + (
+                    " (" + ", ".join(f"{v:.3f}" for v in scores.values()) + ")" if scores else ""
+                )
         # 10% of the gold tasks clamped, accuracy on the other 90% (same seed everywhere).
         rng = np.random.default_rng(0)
         pick = rng.random(len(gt)) < 0.10
@@ -207,18 +213,18 @@ def accuracy_section(ck: CrowdKit, quick: bool) -> list[str]:
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{100 * x:.2f}"
 
-    head = "| dataset | **ours: default (ds)** | ours: ds prior=0 | ours: ods | ours: glad | ours: wmv | ours: mv |"
-    sep = "|---|---|---|---|---|---|---|"
+    head = "| dataset | **ours: default (ds)** | structure chosen | ours: ds full | ours: ds prior=0 | ours: ods | ours: glad | ours: wmv | ours: mv |"
+    sep = "|---|---|---|---|---|---|---|---|---|"
     if ck.available:
         head += " crowd-kit DS | crowd-kit best (method) | default − ck DS |"
         sep += "---|---|---|"
     rows += [head, sep]
-    cols = ["default", "ds prior=0", "ods", "glad", "wmv", "mv"]
+    cols = ["default", "ds full", "ds prior=0", "ods", "glad", "wmv", "mv"]
     means = {c: [] for c in cols}
     ck_ds, ck_best = [], []
     for name in DATASETS:
         res = results[name]
-        cells = [f"**{pct(res['default'][0])}** ({res['default'][1]:.2f} s)"]
+        cells = [f"**{pct(res['default'][0])}** ({res['default'][1]:.2f} s)", res["structure"]]
         cells += [f"{pct(res[c][0])} ({res[c][1]:.2f} s)" for c in cols[1:]]
         for c in cols:
             means[c].append(res[c][0])
@@ -237,14 +243,9 @@ def accuracy_section(ck: CrowdKit, quick: bool) -> list[str]:
             line += f" {pct(ds)} ({ckr['DS']['seconds']:.2f} s) | {pct(best_acc)} ({best_m}, {ckr[best_m]['seconds']:.2f} s) |"
             line += f" {100 * (res['default'][0] - ds):+.2f} |"
         rows.append(line)
-    mean_line = (
-        "| **mean** | "
-        + " | ".join(
-            (f"**{pct(np.mean(means[c]))}**" if c == "default" else pct(np.mean(means[c])))
-            for c in cols
-        )
-        + " |"
-    )
+    mean_cells = [f"**{pct(np.mean(means['default']))}**", ""]
+    mean_cells += [pct(np.mean(means[c])) for c in cols[1:]]
+    mean_line = "| **mean** | " + " | ".join(mean_cells) + " |"
     if ck.available:
         mean_line += f" {pct(np.mean(ck_ds))} | {pct(np.mean(ck_best))} | {100 * (np.mean(means['default']) - np.mean(ck_ds)):+.2f} |"
     rows.append(mean_line)
@@ -315,7 +316,7 @@ seconds = time.perf_counter() - start
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"peak_mb": peak / 2**20, "rss_growth_mb": (rss - base_rss) / 1024, "n_iter": model.n_iter_, "seconds": seconds}}))
+print(json.dumps({{"peak_mb": peak / 2**20, "rss_growth_mb": (rss - base_rss) / 1024, "n_iter": model.n_iter_, "seconds": seconds, "structure": model.structure_}}))
 """
 
 
@@ -323,7 +324,7 @@ def speed_section(ck: CrowdKit, quick: bool) -> list[str]:
     from aggregation import GLAD, Answers, DawidSkene
 
     rows = [
-        "| K | ours: ms / iteration (ds prior=0) | ours: ms / iteration (default) | crowd-kit DS: ms / iteration | speed-up | labels identical |"
+        "| K | ours: ms / iteration (ds prior=0) | ours: ms / iteration (ds full, empirical prior) | crowd-kit DS: ms / iteration | speed-up | labels identical |"
     ]
     rows.append("|---|---|---|---|---|---|")
     mem_rows = [
@@ -340,9 +341,15 @@ def speed_section(ck: CrowdKit, quick: bool) -> list[str]:
             data = tmp / f"k{k}.npz"
             np.savez(data, task=task, worker=worker, label=label)
             answers = Answers.from_codes(task, worker, label)
-            answers.by_task, answers.by_key  # noqa: B018 - built once per Answers, as in a fit
-            plain = time_fit(lambda n: DawidSkene(prior=0, tol=-np.inf, n_iter=n), answers, (5, 25))
-            default = time_fit(lambda n: DawidSkene(tol=-np.inf, n_iter=n), answers, (5, 25))
+            answers.by_task  # noqa: B018 - built once per Answers, as in a fit
+            plain = time_fit(
+                lambda n: DawidSkene(prior=0, structure="full", tol=-np.inf, n_iter=n),
+                answers,
+                (5, 25),
+            )
+            default = time_fit(
+                lambda n: DawidSkene(structure="full", tol=-np.inf, n_iter=n), answers, (5, 25)
+            )
             ck_cell, speedup, same = "–", "–", "–"
             if ck.available:
                 log(f"[speed] K={k}: crowd-kit DS")
@@ -357,7 +364,11 @@ def speed_section(ck: CrowdKit, quick: bool) -> list[str]:
                 )
                 t = {int(a): b for a, b in out["times"].items()}
                 ck_iter = (t[n_cmp] - t[3]) / (n_cmp - 3)
-                ours_labels = DawidSkene(prior=0, tol=-np.inf, n_iter=n_cmp).fit(answers).labels_
+                ours_labels = (
+                    DawidSkene(prior=0, structure="full", tol=-np.inf, n_iter=n_cmp)
+                    .fit(answers)
+                    .labels_
+                )
                 ck_labels = np.load(tmp / "ck.npy")  # tasks 0..T-1 in order
                 same = (
                     "yes"
@@ -369,7 +380,10 @@ def speed_section(ck: CrowdKit, quick: bool) -> list[str]:
             rows.append(
                 f"| {k} | {1e3 * plain:.1f} | {1e3 * default:.1f} | {ck_cell} | {speedup} | {same} |"
             )
-            for label_, params in (("ds prior=0", {"prior": 0}), ("default ds", {})):
+            for label_, params in (
+                ("ds prior=0", {"prior": 0, "structure": "full"}),
+                ("default ds (structure chosen by 5-fold CV, then refit)", {}),
+            ):
                 log(f"[memory] K={k}: {label_} to convergence in a subprocess")
                 code = MEMORY_CODE.format(root=str(ROOT), data=str(data), params=params)
                 res = subprocess.run(
@@ -377,7 +391,7 @@ def speed_section(ck: CrowdKit, quick: bool) -> list[str]:
                 )
                 m = json.loads(res.stdout.strip().splitlines()[-1])
                 mem_rows.append(
-                    f"| {k} | {label_} | {m['n_iter']} | {m['seconds']:.2f} | {m['peak_mb']:.0f} | {m['rss_growth_mb']:.0f} |"
+                    f"| {k} | {label_}: {m['structure']} | {m['n_iter']} | {m['seconds']:.2f} | {m['peak_mb']:.0f} | {m['rss_growth_mb']:.0f} |"
                 )
         n_glad = 20_000 if quick else 100_000
         log(f"[speed] GLAD on {n_glad:,} answers")

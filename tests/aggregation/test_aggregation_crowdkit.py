@@ -37,8 +37,11 @@ def test_plain_dawid_skene_matches_crowdkit_at_a_fixed_iteration_count(name, fro
     n_iter = int(frozen["fixed_iter"])
     assert answers.task_ids.tolist() == frozen[f"{name}/task_ids"].tolist()
     assert answers.label_ids.tolist() == frozen[f"{name}/label_ids"].tolist()
-    for key, cls in (("ds", DawidSkene), ("ods", OneCoinDawidSkene)):
-        model = cls(prior=0, tol=-np.inf, n_iter=n_iter).fit(answers)
+    for key, model in (
+        ("ds", DawidSkene(prior=0, structure="full", tol=-np.inf, n_iter=n_iter)),
+        ("ods", OneCoinDawidSkene(prior=0, tol=-np.inf, n_iter=n_iter)),
+    ):
+        model.fit(answers)
         assert model.n_iter_ == n_iter == int(frozen[f"{name}/{key}_n_iter"])
         np.testing.assert_allclose(model.proba_, frozen[f"{name}/{key}_proba"], rtol=0, atol=1e-6)
 
