@@ -36,7 +36,9 @@ def make_csv(rows: int) -> bytes:
     lines = ["external_id,gold_label,text,source"]
     for n in range(rows):
         gold = ("pos", "neg")[n % 2] if n % 10 == 0 else ""
-        lines.append(f'item-{n:07d},{gold},"Review number {n}: the plot, the cast and the pacing are all discussed here at some length.",web')
+        lines.append(
+            f'item-{n:07d},{gold},"Review number {n}: the plot, the cast and the pacing are all discussed here at some length.",web'
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -54,7 +56,11 @@ def main() -> None:
     try:
         owner = get_user_model().objects.create_user("bench-requester")
         project = Project.objects.create(
-            owner=owner, name="bench", labels=["pos", "neg"], reward=Decimal("0.01"), budget=Decimal("1000")
+            owner=owner,
+            name="bench",
+            labels=["pos", "neg"],
+            reward=Decimal("0.01"),
+            budget=Decimal("1000"),
         )
         print(f"[2/4] generating {args.rows:,} rows…", file=sys.stderr)
         data = make_csv(args.rows)
@@ -71,7 +77,9 @@ def main() -> None:
     finally:
         teardown_databases(old, verbosity=0)
         tmp.cleanup()
-    print(f"| {connection.vendor} | {args.rows:,} | {len(data) / 1e6:.1f} MB | {parse_s:.2f} s | {total_s:.2f} s | {args.rows / total_s:,.0f} rows/s |")
+    print(
+        f"| {connection.vendor} | {args.rows:,} | {len(data) / 1e6:.1f} MB | {parse_s:.2f} s | {total_s:.2f} s | {args.rows / total_s:,.0f} rows/s |"
+    )
 
 
 if __name__ == "__main__":

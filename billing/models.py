@@ -11,6 +11,7 @@ and every balance is a sum: credits in minus debits out.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from hitl_platform import money
 
@@ -39,6 +40,9 @@ class Movement(models.TextChoices):
 
 class LedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    day = models.DateField(
+        default=timezone.localdate, help_text="For daily reports, without date functions."
+    )
     movement = models.CharField(max_length=16, choices=Movement.choices)
     debit = models.CharField(max_length=16, choices=Account.choices)
     debit_owner = models.BigIntegerField(help_text="Project id or worker id, by account kind.")
@@ -82,7 +86,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["credit", "credit_owner"], name="ledger_credit"),
             models.Index(fields=["debit", "debit_owner"], name="ledger_debit"),
-            models.Index(fields=["project", "movement", "created_at"], name="ledger_project"),
+            models.Index(fields=["project", "movement", "day"], name="ledger_project"),
         ]
 
     def __str__(self) -> str:

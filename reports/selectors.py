@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Avg, Count, F, Q, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Movement
@@ -138,7 +137,6 @@ def _daily(*, project: Project) -> list[dict]:
     """Per day: money spent, labels finished, and their running totals, for the charts."""
     spend = dict(
         LedgerEntry.objects.filter(project=project, movement__in=SPEND)
-        .annotate(day=TruncDate("created_at"))
         .values_list("day")
         .annotate(s=Sum("amount"))
         .order_by()
@@ -146,10 +144,9 @@ def _daily(*, project: Project) -> list[dict]:
     labels = {
         day: (n, conf)
         for day, n, conf in Item.objects.filter(
-            project=project, status="final", label_source__in=LABELED
+            project=project, status="final", label_source__in=LABELED, finalized_on__isnull=False
         )
-        .annotate(day=TruncDate("updated_at"))
-        .values_list("day")
+        .values_list("finalized_on")
         .annotate(n=Count("id"), c=Sum("confidence"))
         .order_by()
     }

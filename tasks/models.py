@@ -218,6 +218,9 @@ class Item(models.Model):
     final_label = models.CharField(max_length=200, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     label_source = models.CharField(max_length=16, choices=Source.choices, blank=True)
+    finalized_on = models.DateField(
+        null=True, blank=True, help_text="The day the item became final."
+    )
     answers_count = models.PositiveIntegerField(
         default=0, help_text="Submitted answers (kept by the services that store answers)."
     )

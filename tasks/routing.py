@@ -275,9 +275,21 @@ def answer_submit(
     if assignment.worker_id != worker.pk:
         raise NotAllowed("This is not your assignment.")
     with transaction.atomic():
-        project = Project.objects.get(pk=assignment.project_id)
-        standing = standing_get(worker=worker, project=project, lock=True)
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        standing = (
+            WorkerStanding.objects.select_for_update()
+            .filter(worker=worker, project_id=assignment.project_id)
+            .first()
+        )
+        locked = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=assignment.pk)
+        )
+        if locked.worker_id != worker.pk:
+            raise NotAllowed("This is not your assignment.")
+        project = locked.project
+        if standing is None:  # claimed before standings existed: create it now
+            standing = standing_get(worker=worker, project=project, lock=True)
         if locked.status in Assignment.ANSWERED:
             return SubmitResult(locked.status, locked.reward, locked.item.status)
         if locked.status != Assignment.Status.LEASED:
@@ -324,6 +336,7 @@ def _answer_store(*, assignment: Assignment, project: Project, label: str, now: 
             "confidence",
             "priority",
             "label_source",
+            "finalized_on",
         ]
     )
     return item

@@ -112,6 +112,7 @@ def items_import(*, project: Project, data: bytes, fmt: str) -> int:
             audit_label=row.audit_label,
             **(
                 {
+                    "finalized_on": timezone.localdate(),
                     "status": "final",
                     "final_label": row.gold_label,
                     "confidence": 1.0,

@@ -1,6 +1,7 @@
 """Personas and shared fixtures. Permission tests always include the outsider."""
 
 import os
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -18,12 +19,62 @@ def is_postgres() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def pytest_collection_modifyitems(config, items):
+    skips = {}
     if not is_postgres():
-        skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)")
-        for item in items:
-            if "postgres" in item.keywords:
-                item.add_marker(skip)
+        skips["postgres"] = "needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)"
+    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+        skips["browser"] = f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+    for item in items:
+        for marker, reason in skips.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the whole module (starting it is the slow part).
+
+    Playwright's sync API runs an event loop in this thread, so Django refuses ORM calls from it
+    unless DJANGO_ALLOW_ASYNC_UNSAFE is set; it is set only while a browser module runs.
+    """
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only browser tests need it)
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        playwright.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    page.base_url = live_server.url
+    yield page
+    context.close()
 
 
 @pytest.fixture(autouse=True)
