@@ -6,7 +6,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 16, 40
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 30, 40
 COLORS = ("#2563eb", "#dc2626", "#059669")
 
 
@@ -50,9 +50,10 @@ def line_chart(
         )
     step = max(1, n // 6)
     for i in range(0, n, step):
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="middle" font-size="11" '
-            f'fill="#475569">{escape(x_labels[i])}</text>'
+            f'<text x="{x(i):.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="{anchor}" '
+            f'font-size="11" fill="#475569">{escape(x_labels[i])}</text>'
         )
     if x_title:
         parts.append(
@@ -72,8 +73,8 @@ def line_chart(
     legend_x = PAD_LEFT + 8
     for i, (name, color) in enumerate(zip(series, COLORS, strict=False)):
         parts.append(
-            f'<rect x="{legend_x + i * 170}" y="{PAD_TOP + 6}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + i * 170 + 14}" y="{PAD_TOP + 15}" font-size="11" fill="#0f172a">{escape(name)}</text>'
+            f'<rect x="{legend_x + i * 170}" y="8" width="10" height="10" fill="{color}"/>'
+            f'<text x="{legend_x + i * 170 + 14}" y="17" font-size="11" fill="#0f172a">{escape(name)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped; numbers are ours

@@ -2,6 +2,7 @@
 
 import csv
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -21,7 +22,16 @@ def _project_or_404(request, project_id):
 @staff_member_required
 def report_index(request):
     projects = reports_visible(user=request.user).order_by("-created_at")
-    return render(request, "reports/index.html", {"projects": projects})
+    return render(
+        request,
+        "reports/index.html",
+        {
+            **admin.site.each_context(request),
+            "is_nav_sidebar_enabled": False,
+            "projects": projects,
+            "title": "Project reports",
+        },
+    )
 
 
 @staff_member_required
@@ -58,7 +68,17 @@ def report_page(request, project_id: int):
             y_format="{:.3f}",
         ),
     }
-    return render(request, "reports/project.html", {"report": report, "charts": charts})
+    return render(
+        request,
+        "reports/project.html",
+        {
+            **admin.site.each_context(request),
+            "is_nav_sidebar_enabled": False,
+            "report": report,
+            "charts": charts,
+            "title": report.project.name,
+        },
+    )
 
 
 @staff_member_required
