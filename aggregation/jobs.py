@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from hitl_platform.jobs import enqueue
 from tasks.models import Project
 from workers.services import standings_apply_rules
 
@@ -25,5 +26,5 @@ def projects_refit_job(self) -> int:
         )
     )
     for pk in ids:
-        project_refit_job.delay(pk)
+        enqueue(project_refit_job, pk)
     return len(ids)

@@ -24,6 +24,7 @@ from audit.services import audit_record
 from billing.services import counters_move, release_entry, reserve_entry
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict, NotAllowed
+from hitl_platform.jobs import enqueue_on_commit
 from workers.models import Worker, WorkerStanding
 from workers.services import standing_block
 
@@ -309,7 +310,7 @@ def answer_submit(
                 answers_since_refit=F("answers_since_refit") + 1
             )
             if project.answers_since_refit + 1 >= project.refit_every:
-                transaction.on_commit(lambda: project_refit_job.delay(project.pk))
+                enqueue_on_commit(project_refit_job, project.pk)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
     return SubmitResult(locked.status, locked.reward, item.status)

@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
+from aggregation.jobs import project_refit_job, projects_refit_job
 from hitl_platform.periodic import InProcessScheduler
 from tasks.models import Assignment
-from tasks.routing import assignment_claim
+from tasks.routing import answer_submit, assignment_claim
 
 
 def test_healthz_and_readyz(client, db):
@@ -28,3 +30,27 @@ def test_in_process_scheduler_runs_jobs_when_due(live_project, worker, settings)
     assert Assignment.objects.get(pk=lease.pk).status == "expired"
     now[0] = 301.0
     assert sorted(scheduler.run_due()) == ["approve-answers", "expire-leases", "refit-projects"]
+
+
+def test_a_broker_outage_defers_the_refit_and_fails_no_submit(
+    live_project, make_worker, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    project = live_project(tasks=4, refit_every=2)
+    worker = make_worker()
+
+    def down(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(project_refit_job, "delay", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            lease = assignment_claim(worker=worker, project=project)
+            answer_submit(assignment=lease, worker=worker, label="pos")
+    assert Assignment.objects.filter(status="submitted").count() == 2
+    assert "deferred to the next periodic pass" in caplog.text
+    project.refresh_from_db()
+    assert project.answers_since_refit == 2 and project.refitted_at is None
+    monkeypatch.undo()  # the broker is back: the periodic pass does the recorded work
+    projects_refit_job.delay()
+    project.refresh_from_db()
+    assert project.refitted_at is not None and project.answers_since_refit == 0
