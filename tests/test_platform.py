@@ -2,9 +2,12 @@
 
 from datetime import timedelta
 
+from django.db import OperationalError as DatabaseOperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError
+from rest_framework.test import APIClient
 
+import tasks.routing
 from aggregation.jobs import project_refit_job, projects_refit_job
 from hitl_platform.periodic import InProcessScheduler
 from tasks.models import Assignment
@@ -54,3 +57,32 @@ def test_a_broker_outage_defers_the_refit_and_fails_no_submit(
     projects_refit_job.delay()
     project.refresh_from_db()
     assert project.refitted_at is not None and project.answers_since_refit == 0
+
+
+def test_a_lost_database_connection_is_a_503_with_a_retry_hint_and_no_partial_write(
+    live_project, worker, monkeypatch
+):
+    project = live_project(tasks=2)
+    api = APIClient()
+    api.force_authenticate(worker.user)
+    lease = api.post(f"/api/v1/projects/{project.pk}/assignments/").json()
+
+    def connection_lost(**kwargs):
+        raise DatabaseOperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(tasks.routing, "_standing_count", connection_lost)
+    response = api.post(
+        f"/api/v1/assignments/{lease['id']}/submit/", {"label": "pos"}, format="json"
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert "retry" in response.json()["detail"]
+    # The answer was stored inside the failed transaction: it must have been rolled back whole.
+    stored = Assignment.objects.get(pk=lease["id"])
+    assert stored.status == "leased" and stored.label == ""
+    monkeypatch.undo()
+    assert (
+        api.post(
+            f"/api/v1/assignments/{lease['id']}/submit/", {"label": "pos"}, format="json"
+        ).status_code
+        == 200
+    )
