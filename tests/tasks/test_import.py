@@ -208,3 +208,24 @@ def test_audit_labels_are_kept_from_workers_and_checked(project):
         "line 2: audit label 'maybe' is not one of the project's labels (pos, neg)",
         "line 3: an item has a gold label or an audit label, not both",
     ]
+
+
+def test_an_import_killed_halfway_leaves_nothing_and_a_rerun_imports_everything_once(
+    project, monkeypatch
+):
+    rows = "external_id,text\n" + "".join(f"r{n},text {n}\n" for n in range(5000))
+    real_bulk_create = Item.objects.bulk_create
+    calls = []
+
+    def dies_after_first_batch(objs, batch_size=None, **kwargs):
+        real_bulk_create(objs[:batch_size], batch_size=batch_size, **kwargs)
+        calls.append(len(objs))
+        raise KeyboardInterrupt("process killed")
+
+    monkeypatch.setattr(Item.objects, "bulk_create", dies_after_first_batch)
+    with pytest.raises(KeyboardInterrupt):
+        items_import(project=project, data=rows.encode(), fmt="csv")
+    assert calls and Item.objects.filter(project=project).count() == 0
+    monkeypatch.undo()
+    assert items_import(project=project, data=rows.encode(), fmt="csv") == 5000
+    assert Item.objects.filter(project=project).values("external_id").distinct().count() == 5000
