@@ -6,7 +6,6 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,8 +13,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from billing.selectors import ledger_mismatches
 from tasks.jobs import assignments_expire_job
-from tasks.models import Assignment, Item
+from tasks.routing import assignment_claim
 
 from .conftest import is_postgres
 
@@ -77,16 +77,11 @@ def celery_worker_process():
     not is_postgres(), reason="a worker process cannot share SQLite's in-memory test database"
 )
 def test_a_real_worker_expires_stale_leases(
-    transactional_db, project, worker, celery_worker_process
+    transactional_db, live_project, worker, celery_worker_process
 ):
-    now = timezone.now()
-    lease = Assignment.objects.create(
-        project=project,
-        item=Item.objects.create(project=project, external_id="x"),
-        worker=worker,
-        reward=Decimal("0.05"),
-        leased_at=now - timedelta(hours=1),
-        expires_at=now - timedelta(minutes=1),
+    project = live_project(tasks=1)
+    lease = assignment_claim(
+        worker=worker, project=project, now=timezone.now() - timedelta(hours=1)
     )
     assignments_expire_job.apply_async(queue=celery_worker_process)
     deadline = time.monotonic() + 60
@@ -96,3 +91,5 @@ def test_a_real_worker_expires_stale_leases(
             break
         time.sleep(0.25)
     assert lease.status == "expired", "the worker did not run the job within 60 s"
+    project.refresh_from_db()
+    assert project.reserved == 0 and ledger_mismatches(project=project) == []
