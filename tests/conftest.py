@@ -176,3 +176,38 @@ def make_worker(db):
         return worker_create(username=name or f"worker-{next(counter)}", password=PASSWORD)
 
     return make
+
+
+@pytest.fixture
+def project_form():
+    """``project_form(**overrides)``: a complete, valid POST for the admin's add-project form."""
+
+    def make(**overrides):
+        data = {
+            "name": "Toxic comments",
+            "description": "",
+            "instructions": "Is it *toxic*?",
+            "labels": "toxic\nfine\n",
+            "reward": "0.0200",
+            "budget": "50",
+            "min_overlap": 2,
+            "max_overlap": 4,
+            "target_confidence": 0.9,
+            "gold_rate": 0.1,
+            "assignment_seconds": 300,
+            "aggregation_method": "ds",
+            "exam_size": 4,
+            "exam_pass_accuracy": 0.75,
+            "block_gold_accuracy": 0.6,
+            "block_gold_min_answers": 8,
+            "block_estimated_accuracy": 0.55,
+            "block_estimated_min_answers": 20,
+            "block_min_median_seconds": 1.0,
+            "block_speed_min_answers": 10,
+            "refit_every": 50,
+            "approval_delay_days": 3,
+            "auto_approve_days": 7,
+        }
+        return {**data, **overrides}
+
+    return make

@@ -23,31 +23,11 @@ def answer(worker, project, label="pos"):
     return lease
 
 
-def test_a_new_projects_budget_is_funded_through_the_ledger_and_then_read_only(client, requester):
+def test_a_new_projects_budget_is_funded_through_the_ledger_and_then_read_only(
+    client, requester, project_form
+):
     client.force_login(requester)
-    data = {
-        "name": "Cats",
-        "labels": "cat\ndog",
-        "reward": "0.05",
-        "budget": "12.50",
-        "min_overlap": 1,
-        "max_overlap": 3,
-        "target_confidence": 0.9,
-        "gold_rate": 0.1,
-        "assignment_seconds": 300,
-        "aggregation_method": "ds",
-        "exam_size": 0,
-        "exam_pass_accuracy": 0.75,
-        "block_gold_accuracy": 0.6,
-        "block_gold_min_answers": 8,
-        "block_estimated_accuracy": 0.55,
-        "block_estimated_min_answers": 20,
-        "block_min_median_seconds": 1.0,
-        "block_speed_min_answers": 10,
-        "refit_every": 50,
-        "approval_delay_days": 3,
-        "auto_approve_days": 7,
-    }
+    data = project_form(name="Cats", labels="cat\ndog", reward="0.05", budget="12.50", exam_size=0)
     response = client.post(reverse("admin:tasks_project_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     project = requester.projects.get()

@@ -25,20 +25,6 @@ def owned(project, worker):
     return {"project": project, "item": item, "assignment": assignment}
 
 
-RULES = {
-    "exam_size": 4,
-    "exam_pass_accuracy": 0.75,
-    "block_gold_accuracy": 0.6,
-    "block_gold_min_answers": 8,
-    "block_estimated_accuracy": 0.55,
-    "block_estimated_min_answers": 20,
-    "block_min_median_seconds": 1.0,
-    "block_speed_min_answers": 10,
-    "refit_every": 50,
-    "approval_delay_days": 3,
-    "auto_approve_days": 7,
-}
-
 PAGES = {
     "project": lambda o: reverse("admin:tasks_project_change", args=[o["project"].pk]),
     "item": lambda o: reverse("admin:tasks_item_change", args=[o["item"].pk]),
@@ -116,26 +102,9 @@ def test_admin_actions_cannot_touch_another_requesters_project(client, other_req
     assert owned["project"].status == "draft"
 
 
-def test_requester_creates_a_project_they_own(client, requester):
+def test_requester_creates_a_project_they_own(client, requester, project_form):
     client.force_login(requester)
-    response = client.post(
-        reverse("admin:tasks_project_add"),
-        {
-            "name": "Toxic comments",
-            "description": "",
-            "instructions": "Is it *toxic*?",
-            "labels": "toxic\nfine\n",
-            "reward": "0.0200",
-            "budget": "50",
-            "min_overlap": 2,
-            "max_overlap": 4,
-            "target_confidence": 0.9,
-            "gold_rate": 0.1,
-            "assignment_seconds": 300,
-            "aggregation_method": "ds",
-            **RULES,
-        },
-    )
+    response = client.post(reverse("admin:tasks_project_add"), project_form())
     assert response.status_code == 302, response.content.decode()[:2000]
     project = requester.projects.get()
     assert project.labels == ["toxic", "fine"] and project.status == "draft"
