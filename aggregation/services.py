@@ -19,7 +19,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from aggregation import encode, make_estimator, posterior
-from tasks.models import Assignment, Item, Project
+from aggregation.learning import combine
+from tasks.models import Assignment, Item, ModelVersion, Project
 from workers.models import WorkerStanding
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,12 @@ def _refit(*, project: Project) -> RefitResult:
         if s is not None:
             times.setdefault(w, []).append(s)
     worker_code = {w: i for i, w in enumerate(answers.worker_ids.tolist())}
+    # An accuracy estimate rests on answers that can be compared: items with another answer, or gold.
+    per_task = np.bincount(answers.task, minlength=answers.n_tasks)
+    comparable = per_task[answers.task] >= 2
+    if gold:
+        comparable |= np.isin(answers.task, np.fromiter(gold.keys(), dtype=np.int64))
+    evidence = np.bincount(answers.worker, weights=comparable, minlength=answers.n_workers)
     with transaction.atomic():  # standings locked in primary-key order, like every other locker
         standings = list(
             WorkerStanding.objects.select_for_update()
@@ -188,6 +195,7 @@ def _refit(*, project: Project) -> RefitResult:
             i = worker_code[standing.worker_id]
             standing.confusion = np.round(confusion[i], 6).tolist()
             standing.estimated_accuracy = round(float(skills[i]), 6)
+            standing.evidence_answers = int(evidence[i])
             standing.gold_accuracy = (
                 round(gold_accuracy(standing.gold_correct, standing.gold_answers), 6)
                 if standing.gold_answers
@@ -197,11 +205,23 @@ def _refit(*, project: Project) -> RefitResult:
             standing.median_seconds = statistics.median(times[w]) if w in times else None
         WorkerStanding.objects.bulk_update(
             standings,
-            ["confusion", "estimated_accuracy", "gold_accuracy", "median_seconds"],
+            [
+                "confusion",
+                "estimated_accuracy",
+                "evidence_answers",
+                "gold_accuracy",
+                "median_seconds",
+            ],
             batch_size=500,
         )
 
-    # Item decisions, against the counts the snapshot saw.
+    # Item decisions, against the counts the snapshot saw, with the model's vote where useful.
+    votes = {
+        pk: np.asarray(confusion)
+        for pk, confusion in ModelVersion.objects.filter(
+            project=project, is_useful=True
+        ).values_list("pk", "voter_confusion")
+    }
     seen = np.bincount(answers.task, minlength=answers.n_tasks)
     changed = 0
     ids = [int(t) for t in answers.task_ids if int(t) not in gold_items]
@@ -218,11 +238,15 @@ def _refit(*, project: Project) -> RefitResult:
                 t = task_code[item.pk]
                 if item.answers_count != seen[t]:
                     continue  # answered meanwhile: that submit decided it with fresher data
-                if item_decide(item=item, proba=estimator.proba_[t], project=project):
+                proba = estimator.proba_[t]
+                vote = votes.get(item.model_version_id)
+                if vote is not None and item.model_label:  # the model: one more voter
+                    proba = combine(proba, vote, item.model_bin or 0, code[item.model_label])
+                if item_decide(item=item, proba=proba, project=project):
                     dirty.append(item)
             Item.objects.bulk_update(
                 dirty,
-                ["status", "final_label", "confidence", "priority", "label_source"],
+                ["status", "final_label", "confidence", "priority", "label_source", "finalized_on"],
                 batch_size=500,
             )
             changed += len(dirty)

@@ -97,6 +97,33 @@ class Project(models.Model):
     reject_gold_mismatch = models.BooleanField(
         default=False, help_text="Reject (and do not pay) answers that contradict a gold item."
     )
+    # The pre-labeler: a model trained on the labels so far, one more voter in consensus.
+    model_enabled = models.BooleanField(default=False, help_text="Train a model on the labels so far.")
+    model_features = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Payload fields the model reads: {"text": ["text"], "numeric": ["f1", "f2"]}.',
+    )
+    model_classifier = models.CharField(
+        max_length=16,
+        default="logreg",
+        choices=[("logreg", "Logistic regression"), ("nb", "Naive Bayes (text)"), ("hgb", "Gradient boosting")],
+    )
+    model_min_labels = models.PositiveIntegerField(
+        default=50, help_text="Labels needed before the first training."
+    )
+    model_retrain_every = models.PositiveIntegerField(
+        default=100, help_text="Retrain after this many new labels."
+    )
+    auto_label_threshold = models.FloatField(
+        default=0.95, help_text="The model labels an item alone when the posterior reaches this."
+    )
+    spot_check_rate = models.FloatField(
+        default=0.1, help_text="Share of items the model could label that still go to people."
+    )
+    max_model_share = models.FloatField(
+        default=0.8, help_text="The model labels at most this share of all items."
+    )
     refit_every = models.PositiveIntegerField(
         default=50, help_text="Refit worker skills after this many new answers."
     )
@@ -220,6 +247,18 @@ class Item(models.Model):
     label_source = models.CharField(max_length=16, choices=Source.choices, blank=True)
     finalized_on = models.DateField(
         null=True, blank=True, help_text="The day the item became final."
+    )
+    model_version = models.ForeignKey(
+        "tasks.ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The model version whose vote is in this item's posterior.",
+    )
+    model_label = models.CharField(max_length=200, blank=True, help_text="The model's vote.")
+    model_bin = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Confidence bin of the model's vote."
     )
     answers_count = models.PositiveIntegerField(
         default=0, help_text="Submitted answers (kept by the services that store answers)."
@@ -395,3 +434,35 @@ class ItemImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} → {self.project}"
+
+
+class ModelVersion(models.Model):
+    """One training of a project's pre-labeler, and how good it measured itself out of fold."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    classifier = models.CharField(max_length=16)
+    features = models.JSONField(default=dict)
+    n_train = models.PositiveIntegerField()
+    cv_accuracy = models.FloatField()
+    cv_accuracy_lower = models.FloatField()
+    chance_rate = models.FloatField()
+    is_useful = models.BooleanField(help_text="Better than chance out of fold: it may vote.")
+    confusion = models.JSONField(help_text="Out-of-fold K×K [true, predicted].")
+    voter_confusion = models.JSONField(help_text="B×K×K, by confidence bin of the vote.")
+    training_seconds = models.FloatField()
+    items_predicted = models.PositiveIntegerField(default=0)
+    items_auto_labeled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="model_version_unique"),
+            models.CheckConstraint(
+                condition=Q(cv_accuracy__gte=0, cv_accuracy__lte=1), name="model_cv_accuracy_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} model v{self.version}"

@@ -46,6 +46,10 @@ class WorkerStanding(models.Model):
     gold_answers = models.PositiveIntegerField(default=0)
     gold_correct = models.PositiveIntegerField(default=0)
     estimated_accuracy = models.FloatField(null=True, blank=True)
+    evidence_answers = models.PositiveIntegerField(
+        default=0,
+        help_text="Answers on items someone else (or gold) also labeled: what the estimate rests on.",
+    )
     gold_accuracy = models.FloatField(
         null=True, blank=True, help_text="Posterior mean with a Beta(2, 2) prior."
     )

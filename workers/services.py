@@ -39,7 +39,8 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
     (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` after ``block_gold_min_answers`` gold
     answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
-    after ``block_estimated_min_answers`` answers; median answer time below
+    once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
+    (an estimate from answers nobody else gave rests on nothing); median answer time below
     ``block_min_median_seconds`` after ``block_speed_min_answers`` answers. Each block is an audit
     event with its reason, and the worker sees the reason.
     """
@@ -66,7 +67,7 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
                     f"{project.block_gold_accuracy:.0%}."
                 )
             elif (
-                standing.answers >= project.block_estimated_min_answers
+                standing.evidence_answers >= project.block_estimated_min_answers
                 and standing.estimated_accuracy is not None
                 and standing.estimated_accuracy < project.block_estimated_accuracy
             ):

@@ -1,0 +1,631 @@
+r"""The pre-labeler: a scikit-learn model that votes in the same posterior as people.
+
+Pure (numpy, scipy, scikit-learn; no Django). The platform trains it on the project's final labels,
+weighted by their confidence, and lets it vote on the items it was not trained on.
+
+>>> spec = FeatureSpec(text=["text"])
+>>> model = PreLabeler(spec).fit(payloads, labels, weights, label_order)  # doctest: +SKIP
+>>> voters, answers = model.vote(new_payloads)                            # doctest: +SKIP
+>>> p = combine(people_posterior, model.voter_confusion_, voters, answers)  # doctest: +SKIP
+
+Features (:class:`FeatureSpec`, :class:`PayloadVectorizer`)
+    An item's payload is a dict (a CSV row, a JSONL object). Text fields get word (1–2-gram) and
+    character (2–5-gram, within words) TF-IDF, one shared vocabulary, one block per field; with two
+    or more text fields, the cosine similarity of each pair of fields (word and character) is added,
+    which is what entity matching (``record_a`` against ``record_b``) and entailment
+    (``text`` against ``hypothesis``) turn on. Numeric fields are parsed (strings from a CSV,
+    ``"$179.00"``, ``"1,234"``; blank or unparsable is missing), imputed with the training median
+    plus a missing-indicator column, and standardized.
+
+Classifiers (``classifier=``)
+    ``"logreg"`` (default): multinomial logistic regression on all features. ``"nb"``:
+    complement naive Bayes (text; numeric columns min-max scaled into [0, 1] because it needs
+    non-negative features). ``"hgb"`` (alias ``"gbm"``): histogram gradient boosting (numeric;
+    text enters through a 100-component truncated SVD of its TF-IDF). Or any scikit-learn
+    classifier with ``predict_proba`` (it gets the sparse logistic-regression features).
+    Every one is trained with ``sample_weight`` = the labels' confidences.
+
+The model's own confusion matrix, out of fold
+    The labeled items are split into ``n_folds`` stratified folds; each fold is predicted by a
+    classifier trained on the other folds (the feature vocabulary and scaling are unsupervised and
+    fitted once on all training payloads; no label crosses a fold). From these out-of-fold
+    predictions, with ``w_i`` the weight of item ``i``, ``y_i`` its label, ``ŷ_i`` the predicted
+    label and ``b_i`` its confidence bin (below):
+
+    .. math:: N[k, b, l] = \sum_{i: y_i = k,\ b_i = b,\ \hat y_i = l} w_i, \qquad
+              P[k, b, l] = \frac{N[k, b, l] + s\,m[b, l]}{\sum_{b', l'} N[k, b', l'] + s}
+
+    where ``m`` is the class-independent share of each (bin, predicted label) pair, Laplace
+    smoothed so no cell is zero, and ``s = pseudo_count``. ``m`` is the row of a voter who says
+    nothing about the truth, so the prior pulls a sparsely seen class toward *no effect*, and a
+    label with no training example (``K`` comes from ``label_order``) gets exactly that row.
+    ``confusion_[k, l] = Σ_b P[k, b, l]`` (rows: true label, columns: predicted label, rows sum to
+    one) is the model's honest confusion matrix; ``cv_accuracy_`` is the weighted share of
+    out-of-fold predictions that match the label.
+
+The model as a voter
+    Dawid-Skene treats a worker's answer ``l`` as evidence ``C[k, l] = P(answer l | truth k)``.
+    The model's answer is its predicted label *and how sure it was*: the out-of-fold confidences
+    (maximum probability) are cut into ``n_bins`` equal-count bins, so a prediction made with 0.99
+    and one made with 0.55 count as different answers with their own, separately measured,
+    reliability — the model labels what it is sure of and hedges the rest, without trusting its
+    raw probabilities. The model is thus one more worker with answer alphabet (bin, label) and
+
+    .. math:: P(z = k \mid \text{people}, \text{model}) \propto
+              P(z = k \mid \text{people}) \; P[k, b, l].
+
+    ``voter_confusion_[b, k, l] = P[k, b, l]`` has the shape ``(B, K, K)`` of a stack of worker
+    confusion matrices, so the model enters :func:`aggregation.posterior` as ``B`` extra "workers"
+    (one per bin; each answers with its slice), or :func:`combine` updates a posterior already
+    computed from people. The slices' rows sum to ``P(b | k)``, not one: :func:`posterior` only
+    multiplies the columns of the answers given, and the bin's own likelihood belongs in it.
+    With ``n_bins=1`` this is the plain "model's hard label with its out-of-fold confusion" voter.
+
+    Only vote on items the model was **not trained on**: on a training item its vote echoes the
+    consensus it learned from, which is not independent evidence.
+
+Do no harm (``is_useful_``)
+    Chance is the weighted majority-class rate ``r`` of the training labels (what always
+    answering the most common label scores). The model is useful when the one-sided Wilson lower
+    bound of its out-of-fold accuracy, at level ``1 − significance`` (z = 1.645 for the default
+    0.05) with the Kish effective sample size ``n = (Σw)² / Σw²``, is above ``r``:
+
+    .. math:: \frac{\hat a + \frac{z^2}{2n} - z\sqrt{\frac{\hat a(1-\hat a)}{n}
+              + \frac{z^2}{4n^2}}}{1 + z^2/n} > r.
+
+    A useless model's ``voter_confusion_`` is replaced by the neutral voter (every true label's
+    row equal to ``m``), whose likelihood is the same for every ``k``: as a voter it changes no
+    posterior at all, so it can finalize nothing. ``confusion_`` stays the honest estimate (its
+    rows are near each other for such a model: its answers do not depend on the truth).
+
+Minimum size: ``fit`` raises ``ValueError`` with fewer than ``min_train`` labeled items or fewer
+than two labels with positive weight; the caller decides when to (re)train.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import norm
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.decomposition import TruncatedSVD
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.validation import has_fit_parameter
+
+__all__ = [
+    "CLASSIFIERS",
+    "FeatureSpec",
+    "PayloadVectorizer",
+    "PreLabeler",
+    "combine",
+    "make_classifier",
+    "parse_number",
+]
+
+#: Classifier names accepted by :class:`PreLabeler` (``"gbm"`` is an alias of ``"hgb"``).
+CLASSIFIERS = ("logreg", "nb", "hgb", "gbm")
+#: Fewest training items per confidence bin: fewer items mean fewer bins.
+MIN_PER_BIN = 30
+#: Components of the text SVD that feeds gradient boosting.
+SVD_COMPONENTS = 100
+
+Payload = Mapping[str, Any]
+
+_NUMBER_NOISE = re.compile(r"[\s,$€£¥%]")
+
+
+def parse_number(value: Any) -> float:
+    """A numeric field as a float, ``nan`` when missing.
+
+    Numbers pass through; strings lose spaces, currency signs, ``%`` and thousands commas
+    (``"$1,179.00"`` → 1179.0); ``None``, blank, booleans and unparsable strings are missing.
+    """
+    if value is None or isinstance(value, bool):
+        return math.nan
+    if isinstance(value, int | float | np.integer | np.floating):
+        x = float(value)
+        return x if math.isfinite(x) else math.nan
+    text = _NUMBER_NOISE.sub("", str(value))
+    try:
+        x = float(text)
+    except ValueError:
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which payload fields feed the model, and how.
+
+    Parameters
+    ----------
+    text : sequence of str
+        Fields read as text (word and character TF-IDF; a missing field is empty text).
+    numeric : sequence of str
+        Fields read as numbers (:func:`parse_number`; missing values imputed).
+    char_ngrams : bool, default True
+        Add character 2–5-gram TF-IDF to the word 1–2-grams.
+    max_features : int, default 50000
+        Vocabulary size of each TF-IDF (words, characters).
+    pair_similarity : bool, default True
+        With two or more text fields, add the cosine similarity of each pair.
+    """
+
+    text: Sequence[str] = ()
+    numeric: Sequence[str] = ()
+    char_ngrams: bool = True
+    max_features: int = 50_000
+    pair_similarity: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("text", "numeric"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise TypeError(f"FeatureSpec.{name} is a list of field names, not a string")
+            object.__setattr__(self, name, tuple(value))
+        if not self.text and not self.numeric:
+            raise ValueError("FeatureSpec needs at least one text or numeric field")
+        both = set(self.text) & set(self.numeric)
+        if both:
+            raise ValueError(f"fields both text and numeric: {sorted(both)}")
+
+
+class PayloadVectorizer(TransformerMixin, BaseEstimator):
+    """Payloads (a list of dicts) → a feature matrix, as :class:`FeatureSpec` says.
+
+    Unsupervised: ``fit`` learns vocabularies, medians and scales from the payloads alone.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+    numeric_scaling : {"standard", "minmax"}, default "standard"
+        ``"minmax"`` maps numeric columns into [0, 1] (clipped), for naive Bayes.
+    text_components : int or None, default None
+        Reduce the text TF-IDF to this many SVD components (and return a dense array).
+    random_state : int or None, default 0
+        Seed of the SVD.
+    """
+
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        numeric_scaling: str = "standard",
+        text_components: int | None = None,
+        random_state: int | None = 0,
+    ) -> None:
+        self.spec = spec
+        self.numeric_scaling = numeric_scaling
+        self.text_components = text_components
+        self.random_state = random_state
+
+    def _texts(self, payloads: Sequence[Payload], field: str) -> list[str]:
+        return [_text(p.get(field)) for p in payloads]
+
+    def _numbers(self, payloads: Sequence[Payload]) -> np.ndarray:
+        fields = self.spec.numeric
+        return np.array(
+            [[parse_number(p.get(f)) for f in fields] for p in payloads], dtype=np.float64
+        ).reshape(len(payloads), len(fields))
+
+    def fit(self, payloads: Sequence[Payload], y: Any = None) -> PayloadVectorizer:  # noqa: ARG002
+        spec = self.spec
+        if self.numeric_scaling not in ("standard", "minmax"):
+            raise ValueError(
+                f"numeric_scaling must be 'standard' or 'minmax', got {self.numeric_scaling!r}"
+            )
+        self.vectorizers_ = []
+        if spec.text:
+            corpus = [t for f in spec.text for t in self._texts(payloads, f)]
+            analyzers = [("word", (1, 2))] + ([("char_wb", (2, 5))] if spec.char_ngrams else [])
+            for analyzer, ngrams in analyzers:
+                vec = TfidfVectorizer(
+                    analyzer=analyzer,
+                    ngram_range=ngrams,
+                    sublinear_tf=True,
+                    max_features=spec.max_features,
+                    dtype=np.float64,
+                )
+                self.vectorizers_.append(vec.fit(corpus))
+        self.svd_ = None
+        if spec.numeric:
+            imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+            scaler = (
+                StandardScaler() if self.numeric_scaling == "standard" else MinMaxScaler(clip=True)
+            )
+            x = imputer.fit_transform(self._numbers(payloads))
+            self.imputer_, self.scaler_ = imputer, scaler.fit(x)
+        if spec.text and self.text_components:
+            text = self._text_block(payloads)
+            n = min(self.text_components, text.shape[1] - 1, text.shape[0] - 1)
+            if n >= 1:
+                self.svd_ = TruncatedSVD(n, random_state=self.random_state).fit(text)
+        return self
+
+    def _text_block(self, payloads: Sequence[Payload]) -> sp.csr_matrix:
+        blocks, per_field = [], []
+        for field in self.spec.text:
+            texts = self._texts(payloads, field)
+            mats = [vec.transform(texts) for vec in self.vectorizers_]
+            per_field.append(mats)
+            blocks.extend(mats)
+        if self.spec.pair_similarity:
+            # TF-IDF rows are L2-normalized: the cosine is the row-wise dot product.
+            sims = [
+                np.asarray(a[v].multiply(b[v]).sum(axis=1)).ravel()
+                for a, b in combinations(per_field, 2)
+                for v in range(len(self.vectorizers_))
+            ]
+            if sims:
+                blocks.append(sp.csr_matrix(np.column_stack(sims)))
+        return sp.hstack(blocks, format="csr")
+
+    def transform(self, payloads: Sequence[Payload]) -> sp.csr_matrix | np.ndarray:
+        """The feature matrix: sparse CSR, or dense when ``text_components`` is set."""
+        blocks: list[Any] = []
+        if self.spec.text:
+            text = self._text_block(payloads)
+            blocks.append(text if self.svd_ is None else self.svd_.transform(text))
+        if self.spec.numeric:
+            blocks.append(self.scaler_.transform(self.imputer_.transform(self._numbers(payloads))))
+        if self.text_components:
+            return np.hstack([b.toarray() if sp.issparse(b) else b for b in blocks])
+        return sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr")
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def make_classifier(name: str, random_state: int | None = 0, **params: Any) -> BaseEstimator:
+    """An unfitted classifier by name (see :data:`CLASSIFIERS`); ``params`` override defaults."""
+    if name == "logreg":
+        return LogisticRegression(**{"C": 1.0, "max_iter": 2000, **params})
+    if name == "nb":
+        return ComplementNB(**{"alpha": 1.0, **params})
+    if name in ("hgb", "gbm"):
+        defaults = {"max_iter": 100, "early_stopping": False, "random_state": random_state}
+        return HistGradientBoostingClassifier(**{**defaults, **params})
+    raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS} or an estimator")
+
+
+def combine(
+    posterior: np.ndarray,
+    voter_confusion: np.ndarray,
+    voter_codes: Any,
+    label_codes: Any,
+) -> np.ndarray:
+    r"""Add the model's vote to posteriors computed from people (and gold, and the class prior).
+
+    .. math:: p'(k) = \frac{p(k)\, V[v, k, l]}{\sum_{k'} p(k')\, V[v, k', l]}
+
+    the Bayes update by one more independent answer ``l`` from voter ``v`` with confusion
+    ``V = voter_confusion`` (:attr:`PreLabeler.voter_confusion_`; ``v`` is the confidence bin
+    from :meth:`PreLabeler.vote`). Same result as giving :func:`aggregation.posterior` the
+    model's answer with its ``B`` slices appended to the worker stack. A voter code of ``-1``
+    means "no model vote" and leaves the row unchanged.
+
+    Parameters
+    ----------
+    posterior : ndarray, shape (K,) or (n, K)
+    voter_confusion : ndarray, shape (B, K, K)
+    voter_codes, label_codes : int or int array of shape (n,)
+
+    Returns
+    -------
+    ndarray of the shape of ``posterior``, rows summing to one.
+    """
+    p = np.asarray(posterior, dtype=np.float64)
+    single = p.ndim == 1
+    p2 = np.atleast_2d(p)
+    v = np.broadcast_to(np.asarray(voter_codes, dtype=np.intp).ravel(), (len(p2),))
+    lab = np.broadcast_to(np.asarray(label_codes, dtype=np.intp).ravel(), (len(p2),))
+    conf = np.asarray(voter_confusion, dtype=np.float64)
+    voted = v >= 0
+    like = np.ones_like(p2)
+    like[voted] = conf[v[voted], :, lab[voted]]
+    out = p2 * like
+    out /= out.sum(axis=1, keepdims=True)
+    return out[0] if single else out
+
+
+class PreLabeler(BaseEstimator):
+    """A probabilistic classifier over item payloads that knows how reliable it is.
+
+    See the module docstring for the features, the out-of-fold confusion matrix, the voter and
+    the do-no-harm rule.
+
+    Parameters
+    ----------
+    features : FeatureSpec
+    classifier : str or estimator, default "logreg"
+        ``"logreg"``, ``"nb"``, ``"hgb"``/``"gbm"``, or an unfitted scikit-learn classifier.
+    n_folds : int, default 5
+        Stratified folds of the out-of-fold predictions.
+    n_bins : int, default 3
+        Confidence bins of the model's vote (fewer when there are fewer than
+        ``MIN_PER_BIN`` training items per bin; 1 = hard label only).
+    pseudo_count : float, default 2.0
+        Weight ``s``, in imaginary items per true label, of the neutral prior on the confusion.
+    min_train : int, default 20
+        Fewest labeled items ``fit`` accepts.
+    significance : float, default 0.05
+        Level of the do-no-harm test.
+    classifier_params : dict or None
+        Overrides of the named classifier's defaults (e.g. ``{"C": 4.0}``).
+    random_state : int or None, default 0
+        Seed of the folds, the SVD and gradient boosting.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (K,)
+        ``label_order``: the columns of :meth:`predict_proba` and the codes of :meth:`vote`.
+    confusion_ : ndarray, shape (K, K)
+        Out-of-fold ``P(predicted l | true k)``, ``[true, predicted]``.
+    voter_confusion_ : ndarray, shape (B, K, K)
+        ``P(bin b, predicted l | true k)``, neutral when not ``is_useful_``.
+    bin_edges_ : ndarray, shape (B - 1,)
+        Confidence thresholds between bins.
+    cv_accuracy_ : float
+        Weighted out-of-fold accuracy.
+    cv_accuracy_lower_ : float
+        Its one-sided Wilson lower bound.
+    chance_rate_ : float
+        Weighted majority-class rate of the training labels.
+    is_useful_ : bool
+        ``cv_accuracy_lower_ > chance_rate_``.
+    n_train_ : int
+    n_effective_ : float
+        Kish effective sample size of the weights.
+    oof_proba_ : ndarray, shape (n_train_, K)
+        The out-of-fold probabilities, in training order.
+    training_seconds_ : float
+        Wall time of ``fit`` (folds and final model).
+    vectorizer_, classifier_ :
+        The fitted features and final classifier.
+    """
+
+    def __init__(
+        self,
+        features: FeatureSpec,
+        classifier: str | BaseEstimator = "logreg",
+        n_folds: int = 5,
+        n_bins: int = 3,
+        pseudo_count: float = 2.0,
+        min_train: int = 20,
+        significance: float = 0.05,
+        classifier_params: dict[str, Any] | None = None,
+        random_state: int | None = 0,
+    ) -> None:
+        self.features = features
+        self.classifier = classifier
+        self.n_folds = n_folds
+        self.n_bins = n_bins
+        self.pseudo_count = pseudo_count
+        self.min_train = min_train
+        self.significance = significance
+        self.classifier_params = classifier_params
+        self.random_state = random_state
+
+    # -- construction -------------------------------------------------------------------------
+    def _make_parts(self) -> tuple[PayloadVectorizer, BaseEstimator]:
+        spec, clf = self.features, self.classifier
+        if not isinstance(clf, str):
+            if self.classifier_params:
+                clf = clone(clf).set_params(**self.classifier_params)
+            return PayloadVectorizer(spec, random_state=self.random_state), clone(clf)
+        estimator = make_classifier(clf, self.random_state, **(self.classifier_params or {}))
+        if clf == "nb":
+            if not spec.text:
+                raise ValueError("classifier 'nb' needs at least one text field")
+            vec = PayloadVectorizer(spec, numeric_scaling="minmax")
+        elif clf in ("hgb", "gbm"):
+            vec = PayloadVectorizer(
+                spec, text_components=SVD_COMPONENTS, random_state=self.random_state
+            )
+        else:
+            vec = PayloadVectorizer(spec, random_state=self.random_state)
+        return vec, estimator
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(
+        self,
+        payloads: Sequence[Payload],
+        labels: Sequence[Any],
+        weights: Sequence[float] | np.ndarray | None = None,
+        label_order: Sequence[Any] | None = None,
+    ) -> PreLabeler:
+        """Train on labeled payloads and measure the model out of fold.
+
+        Parameters
+        ----------
+        payloads : sequence of dict
+            One payload per labeled item.
+        labels : sequence
+            Each item's final label (a label id from ``label_order``).
+        weights : array of float >= 0, optional
+            Each label's confidence (sample weight); default all ones.
+        label_order : sequence, optional
+            All ``K`` labels of the project, in code order; default the sorted distinct labels.
+            A label with no example still gets a row (the neutral one) and a column.
+
+        Raises
+        ------
+        ValueError
+            Fewer than ``min_train`` items, fewer than two labels with positive weight, a label
+            outside ``label_order``, mismatched lengths or negative weights.
+        """
+        start = time.perf_counter()
+        payloads = list(payloads)
+        labels = np.asarray(labels, dtype=object)
+        n = len(payloads)
+        if labels.shape != (n,):
+            raise ValueError(f"{n} payloads but {labels.size} labels")
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+        if w.shape != (n,):
+            raise ValueError(f"{n} payloads but {w.size} weights")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and >= 0")
+        if self.n_folds < 2:
+            raise ValueError("n_folds must be at least 2")
+        if self.n_bins < 1:
+            raise ValueError("n_bins must be at least 1")
+        if label_order is None:
+            label_order = sorted(set(labels.tolist()))
+        classes = np.asarray(list(label_order), dtype=object)
+        code = {label: i for i, label in enumerate(classes.tolist())}
+        if len(code) != len(classes):
+            raise ValueError("label_order has duplicates")
+        unknown = set(labels.tolist()) - set(code)
+        if unknown:
+            raise ValueError(f"labels outside label_order: {sorted(map(str, unknown))}")
+        if n < self.min_train:
+            raise ValueError(f"{n} labeled items; the pre-labeler needs at least {self.min_train}")
+        y = np.fromiter((code[label] for label in labels), dtype=np.intp, count=n)
+        k = len(classes)
+        class_weight = np.bincount(y, weights=w, minlength=k)
+        if np.count_nonzero(class_weight > 0) < 2:
+            raise ValueError("the pre-labeler needs labeled items of at least two labels")
+
+        vectorizer, estimator = self._make_parts()
+        if not has_fit_parameter(estimator, "sample_weight") and not np.allclose(w, w[0]):
+            raise ValueError(f"{type(estimator).__name__} does not accept sample weights")
+        x = vectorizer.fit_transform(payloads)
+
+        # Out-of-fold probabilities.
+        folds = StratifiedKFold(
+            n_splits=min(self.n_folds, n), shuffle=True, random_state=self.random_state
+        )
+        oof = np.zeros((n, k))
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The least populated class", category=UserWarning
+            )
+            splits = list(folds.split(np.zeros(n), y))
+        for train, test in splits:
+            oof[test] = _fit_predict(estimator, x, y, w, train, test, k)
+        pred = oof.argmax(axis=1)
+        sure = oof.max(axis=1)
+
+        # Confidence bins: equal-count cuts of the out-of-fold confidence.
+        n_bins = max(1, min(self.n_bins, n // MIN_PER_BIN))
+        edges = np.unique(np.quantile(sure, np.arange(1, n_bins) / n_bins)) if n_bins > 1 else []
+        edges = np.asarray(edges, dtype=np.float64)
+        bins = np.searchsorted(edges, sure, side="right")
+        n_bins = len(edges) + 1
+
+        # Joint counts N[k, b, l] and the neutral prior row m[b, l].
+        cells = n_bins * k
+        counts = np.bincount(y * cells + bins * k + pred, weights=w, minlength=k * cells)
+        counts = counts.reshape(k, n_bins, k)
+        pooled = counts.sum(axis=0)
+        neutral = (pooled + 1.0) / (pooled.sum() + cells)
+        joint = counts + self.pseudo_count * neutral
+        joint /= joint.sum(axis=(1, 2), keepdims=True)
+
+        # Do no harm.
+        total = w.sum()
+        accuracy = float(w[pred == y].sum() / total)
+        chance = float(class_weight.max() / total)
+        n_eff = float(total**2 / np.sum(w**2))
+        lower = wilson_lower(accuracy, n_eff, self.significance)
+        useful = lower > chance
+        voter = joint if useful else np.broadcast_to(neutral, joint.shape).copy()
+
+        self.classes_ = classes
+        self.confusion_ = joint.sum(axis=1)
+        self.voter_confusion_ = np.ascontiguousarray(voter.transpose(1, 0, 2))
+        self.bin_edges_ = edges
+        self.cv_accuracy_ = accuracy
+        self.cv_accuracy_lower_ = lower
+        self.chance_rate_ = chance
+        self.is_useful_ = bool(useful)
+        self.n_train_ = n
+        self.n_effective_ = n_eff
+        self.oof_proba_ = oof
+        self.vectorizer_ = vectorizer
+        keep = w > 0
+        self.classifier_ = _fit(clone(estimator), x[keep], y[keep], w[keep])
+        self.training_seconds_ = time.perf_counter() - start
+        return self
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, payloads: Sequence[Payload]) -> np.ndarray:
+        """``(n, K)`` class probabilities, columns in ``label_order`` (a label the classifier
+        never saw gets 0). The model's own belief, uncalibrated: for decisions use the vote."""
+        x = self.vectorizer_.transform(list(payloads))
+        return _proba_in_order(self.classifier_, x, len(self.classes_))
+
+    def predict(self, payloads: Sequence[Payload]) -> np.ndarray:
+        """The most probable label id per payload."""
+        return self.classes_[self.predict_proba(payloads).argmax(axis=1)]
+
+    def vote(self, payloads: Sequence[Payload]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's answers: ``(voter_codes, label_codes)``, int arrays of shape ``(n,)``.
+
+        ``voter_codes`` is the confidence bin (index into ``voter_confusion_``), ``label_codes``
+        the predicted label's code in ``label_order``. Feed them to :func:`combine`, or append
+        ``W + voter_codes`` and ``label_codes`` to an item's answers for
+        :func:`aggregation.posterior` with ``voter_confusion_`` stacked after the ``W`` workers.
+        """
+        proba = self.predict_proba(payloads)
+        bins = np.searchsorted(self.bin_edges_, proba.max(axis=1), side="right")
+        return bins.astype(np.intp), proba.argmax(axis=1).astype(np.intp)
+
+
+def wilson_lower(accuracy: float, n: float, significance: float = 0.05) -> float:
+    """One-sided Wilson lower confidence bound of a proportion ``accuracy`` out of ``n`` trials."""
+    if n <= 0:
+        return 0.0
+    z = float(norm.ppf(1.0 - significance))
+    centre = accuracy + z * z / (2 * n)
+    spread = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def _fit(estimator: Any, x: Any, y: np.ndarray, w: np.ndarray) -> Any:
+    if has_fit_parameter(estimator, "sample_weight"):
+        return estimator.fit(x, y, sample_weight=w)
+    return estimator.fit(x, y)
+
+
+def _proba_in_order(estimator: Any, x: Any, k: int) -> np.ndarray:
+    out = np.zeros((x.shape[0], k))
+    out[:, np.asarray(estimator.classes_, dtype=np.intp)] = estimator.predict_proba(x)
+    return out
+
+
+def _fit_predict(
+    estimator: Any,
+    x: Any,
+    y: np.ndarray,
+    w: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """Probabilities of the ``test`` rows from a clone trained on the ``train`` rows."""
+    present = np.unique(y[train][w[train] > 0])
+    if len(present) < 2:  # a fold with one label left: it can only answer that label
+        out = np.zeros((len(test), k))
+        out[:, present[0] if len(present) else np.bincount(y[train]).argmax()] = 1.0
+        return out
+    keep = train[w[train] > 0]
+    fitted = _fit(clone(estimator), x[keep], y[keep], w[keep])
+    return _proba_in_order(fitted, x[test], k)

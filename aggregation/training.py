@@ -1,0 +1,199 @@
+"""Django glue of the pre-labeler: train a project's model, let it vote, let it label alone.
+
+The model (``aggregation.learning.PreLabeler``) is trained on the project's final labels that
+people or gold gave (never on its own labels), weighted by their confidence, and measures itself
+out of fold. It then votes on every open item: its vote enters the item's posterior as one more
+voter (``combine``), which also moves the routing key, so people get the items the model is least
+sure of first. An item with no human answer yet whose posterior with the model's vote reaches the
+project's ``auto_label_threshold`` becomes final with source ``model``, except a spot-check share
+(chosen by a hash of the item, so it is stable) that still goes to people and keeps the model's
+accuracy measured, and never past ``max_model_share`` of the project's items.
+
+Do no harm: a model no better than chance out of fold (``is_useful_`` False) has a neutral
+voter confusion, labels nothing and changes no routing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from aggregation.learning import FeatureSpec, PreLabeler, combine
+from audit.services import audit_record
+from tasks.models import Item, ModelVersion, Project
+
+from .services import project_worker_model
+
+logger = logging.getLogger(__name__)
+
+HUMAN_SOURCES = ("crowd", "gold", "review")
+CHUNK = 2000
+
+
+def training_due(*, project: Project) -> bool:
+    """Enough labels for a first training, or ``model_retrain_every`` new ones since the last."""
+    if not project.model_enabled or not project.model_features:
+        return False
+    labeled = Item.objects.filter(
+        project=project, status="final", label_source__in=HUMAN_SOURCES
+    ).count()
+    last = project.model_versions.order_by("-version").first()
+    if last is None:
+        return labeled >= project.model_min_labels
+    return labeled - last.n_train >= project.model_retrain_every
+
+
+def _spot_checked(item_pk: int, rate: float) -> bool:
+    digest = hashlib.blake2b(str(item_pk).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") / 2**32 < rate
+
+
+def project_train(*, project: Project) -> ModelVersion | None:
+    """Train a new model version, store its votes on the open items, auto-label what it may."""
+    project = Project.objects.get(pk=project.pk)
+    rows = list(
+        Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
+        .order_by("pk")
+        .values_list("payload", "final_label", "confidence")
+    )
+    if len(rows) < max(project.model_min_labels, 2):
+        return None
+    payloads, labels, weights = zip(*rows, strict=True)
+    spec = FeatureSpec(
+        text=project.model_features.get("text", []),
+        numeric=project.model_features.get("numeric", []),
+    )
+    try:
+        model = PreLabeler(spec, classifier=project.model_classifier).fit(
+            list(payloads),
+            list(labels),
+            [w if w is not None else 1.0 for w in weights],
+            project.labels,
+        )
+    except ValueError as exc:  # e.g. one class only so far: not an error, just not yet
+        logger.info("model of project %s not trained: %s", project.pk, exc)
+        return None
+    number = (project.model_versions.aggregate(m=Max("version"))["m"] or 0) + 1
+    version = ModelVersion.objects.create(
+        project=project,
+        version=number,
+        classifier=project.model_classifier,
+        features=project.model_features,
+        n_train=model.n_train_,
+        cv_accuracy=float(model.cv_accuracy_),
+        cv_accuracy_lower=float(model.cv_accuracy_lower_),
+        chance_rate=float(model.chance_rate_),
+        is_useful=bool(model.is_useful_),
+        confusion=np.round(model.confusion_, 6).tolist(),
+        voter_confusion=np.round(model.voter_confusion_, 6).tolist(),
+        training_seconds=float(model.training_seconds_),
+    )
+    predicted, auto = _vote_and_label(project=project, model=model, version=version)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        items_predicted=predicted, items_auto_labeled=auto
+    )
+    version.refresh_from_db()
+    audit_record(
+        action="model.train",
+        reason=(
+            f"Model v{number}: {model.n_train_} labels, out-of-fold accuracy "
+            f"{model.cv_accuracy_:.1%} (chance {model.chance_rate_:.1%}); "
+            + (
+                f"auto-labeled {auto} item(s)."
+                if version.is_useful
+                else "no better than chance: it labels nothing."
+            )
+        ),
+        project=project,
+        data={"version": number, "auto_labeled": auto},
+    )
+    return version
+
+
+def _vote_and_label(
+    *, project: Project, model: PreLabeler, version: ModelVersion
+) -> tuple[int, int]:
+    class_prior, _ = project_worker_model(project)
+    voter_confusion = np.asarray(version.voter_confusion)
+    total_items = Item.objects.filter(project=project).count()
+    model_labels = Item.objects.filter(project=project, label_source="model").count()
+    room = max(0, int(project.max_model_share * total_items) - model_labels)
+    today = timezone.localdate()
+    predicted = auto = 0
+    ids = list(
+        Item.objects.filter(project=project, status="open", gold_label="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), CHUNK):
+        with transaction.atomic():
+            items = list(
+                Item.objects.select_for_update()
+                .filter(pk__in=ids[start : start + CHUNK], status="open")
+                .order_by("pk")
+            )
+            if not items:
+                continue
+            bins, codes = model.vote([i.payload for i in items])
+            for item, b, code in zip(items, bins, codes, strict=True):
+                item.model_version, item.model_label, item.model_bin = (
+                    version,
+                    project.labels[code],
+                    int(b),
+                )
+                if not version.is_useful or item.answers_count or item.leases_count:
+                    continue  # people's answers get the vote at their next posterior update
+                proba = combine(class_prior, voter_confusion, b, code)
+                best = int(np.argmax(proba))
+                item.confidence = item.priority = round(float(proba[best]), 6)
+                if (
+                    proba[best] >= project.auto_label_threshold
+                    and room > 0
+                    and not _spot_checked(item.pk, project.spot_check_rate)
+                ):
+                    item.status, item.final_label, item.label_source = (
+                        "final",
+                        project.labels[best],
+                        "model",
+                    )
+                    item.finalized_on = today
+                    room -= 1
+                    auto += 1
+            Item.objects.bulk_update(
+                items,
+                [
+                    "model_version",
+                    "model_label",
+                    "model_bin",
+                    "confidence",
+                    "priority",
+                    "status",
+                    "final_label",
+                    "label_source",
+                    "finalized_on",
+                ],
+                batch_size=500,
+            )
+            predicted += len(items)
+    return predicted, auto
+
+
+def model_vote_of(*, item: Item, project: Project):
+    """The item's model vote as ``(voter_confusion, bin, label_code)``, or None (no useful vote)."""
+    if item.model_version_id is None or not item.model_label:
+        return None
+    version = ModelVersion.objects.only("is_useful", "voter_confusion").get(
+        pk=item.model_version_id
+    )
+    if not version.is_useful:
+        return None
+    return (
+        np.asarray(version.voter_confusion),
+        item.model_bin or 0,
+        project.labels.index(item.model_label),
+    )

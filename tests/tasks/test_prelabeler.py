@@ -1,0 +1,149 @@
+"""The pre-labeler in the platform: trained by the jobs, one voter among people, and harmless
+when it knows nothing."""
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from aggregation.jobs import project_refit_job
+from aggregation.training import project_train, training_due
+from audit.models import AuditEvent
+from tasks.models import Item, ModelVersion
+from tasks.routing import answer_submit, assignment_claim
+from tasks.services import items_import, project_publish
+
+
+@pytest.fixture
+def feature_project(requester, project_factory):
+    """``feature_project(n, informative=True, **fields)``: items with two numeric features; when
+    informative, the label is the sign of ``x`` (with a margin), else independent of both."""
+
+    def make(n=300, informative=True, gold=20, **fields):
+        rng = random.Random(11)
+        fields = {
+            "exam_size": 2,
+            "exam_pass_accuracy": 0.5,
+            "gold_rate": 0.2,
+            "min_overlap": 1,
+            "max_overlap": 3,
+            "target_confidence": 0.65,
+            "model_enabled": True,
+            "model_features": {"numeric": ["x", "y"]},
+            "model_min_labels": 40,
+            "model_retrain_every": 1000,
+            "auto_label_threshold": 0.9,
+            "spot_check_rate": 0.1,
+            "max_model_share": 0.8,
+            "refit_every": 10_000,
+            "block_min_median_seconds": 0,
+            **fields,
+        }
+        project = project_factory(requester, **fields)
+        truth, lines = {}, []
+        for k in range(n):
+            x = rng.choice([-1, 1]) * rng.uniform(0.5, 3.0)
+            label = ("pos" if x > 0 else "neg") if informative else rng.choice(["pos", "neg"])
+            truth[f"i{k}"] = label
+            row = {"external_id": f"i{k}", "payload": {"x": x, "y": rng.gauss(0, 1)}}
+            if k < gold:  # control questions, so the refit learns how good each worker is
+                row["gold_label"] = label
+            lines.append(json.dumps(row))
+        items_import(project=project, data="\n".join(lines).encode(), fmt="jsonl")
+        project_publish(project=project)
+        project.truth = truth
+        return project
+
+    return make
+
+
+def label_by_people(project, workers, n_items):
+    """Honest workers label items through the real claim/submit services."""
+    clock = timezone.now() - timedelta(hours=3)
+    done = 0
+    while done < n_items:
+        for w in workers:
+            clock += timedelta(seconds=10)
+            lease = assignment_claim(worker=w, project=project, now=clock)
+            if lease is None:
+                return
+            answer_submit(
+                assignment=lease,
+                worker=w,
+                label=project.truth[lease.item.external_id],
+                now=clock + timedelta(seconds=5),
+            )
+            done += 1
+
+
+def test_the_model_labels_nothing_before_its_first_training_then_labels_what_it_is_sure_of(
+    feature_project, make_worker
+):
+    project = feature_project()
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 20)
+    assert not training_due(project=project)  # 20 gold + the crowd's few labels < 40 needed
+    project_refit_job.delay(project.pk)
+    assert not ModelVersion.objects.exists()
+    assert not Item.objects.filter(label_source="model").exists()
+
+    label_by_people(project, workers, 40)
+    assert training_due(project=project)
+    project_refit_job.delay(project.pk)  # the job refits, then trains
+    version = ModelVersion.objects.get(project=project)
+    assert version.is_useful and version.cv_accuracy > 0.9 and version.n_train >= 40
+    auto = Item.objects.filter(project=project, label_source="model")
+    assert auto.count() == version.items_auto_labeled > 100
+    # What the model labeled is right, and it stays within its share of the project.
+    assert all(project.truth[i.external_id] == i.final_label for i in auto)
+    assert auto.count() <= 0.8 * 300
+    # A spot-check share of the items it could have labeled still goes to people.
+    spot = Item.objects.filter(
+        project=project, status="open", answers_count=0, model_version=version
+    )
+    assert spot.exists()
+    assert AuditEvent.objects.filter(action="model.train", project=project).count() == 1
+
+
+def test_people_get_the_items_the_model_is_least_sure_of_first(feature_project, make_worker):
+    project = feature_project(auto_label_threshold=1.0)  # votes, labels nothing alone
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 100)
+    project_train(project=project)
+    voted = Item.objects.filter(project=project, status="open", answers_count=0).exclude(
+        model_label=""
+    )
+    assert voted.exists() and not Item.objects.filter(label_source="model").exists()
+    project.gold_rate, project.exam_size = 0, 0  # a plain task, not a control question
+    project.save(update_fields=["gold_rate", "exam_size"])
+    lease = assignment_claim(worker=make_worker(), project=project)
+    served = Item.objects.get(pk=lease.item_id)
+    assert served.priority == min(voted.values_list("priority", flat=True))
+
+
+def test_a_model_no_better_than_chance_labels_nothing_and_changes_no_routing(
+    feature_project, make_worker
+):
+    project = feature_project(informative=False)
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 120)
+    before = dict(Item.objects.filter(project=project).values_list("pk", "priority"))
+    version = project_train(project=project)
+    assert version is not None and not version.is_useful
+    assert version.cv_accuracy_lower <= version.chance_rate
+    assert not Item.objects.filter(label_source="model").exists()
+    assert dict(Item.objects.filter(project=project).values_list("pk", "priority")) == before
+    assert "no better than chance" in AuditEvent.objects.get(action="model.train").reason
+
+
+def test_the_model_never_trains_on_its_own_labels(feature_project, make_worker):
+    project = feature_project()
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 120)
+    first = project_train(project=project)
+    assert first.items_auto_labeled > 0
+    project.model_retrain_every = 1
+    project.save(update_fields=["model_retrain_every"])
+    assert not training_due(project=project)  # its own labels are no new labels
