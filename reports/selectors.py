@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from billing.models import LedgerEntry, Movement
 from hitl_platform import money
-from tasks.models import Assignment, Item, Project
+from tasks.models import Assignment, Item, ModelVersion, Project
 from tasks.roles import MANAGERS
 from workers.models import WorkerStanding
 
@@ -63,6 +63,7 @@ class ProjectReport:
     work_done_on: date | None
     daily: list[dict] = field(default_factory=list)
     workers: list[dict] = field(default_factory=list)
+    model_passes: list[dict] = field(default_factory=list)
 
 
 def project_report(*, project: Project, today: date | None = None) -> ProjectReport:
@@ -130,6 +131,7 @@ def project_report(*, project: Project, today: date | None = None) -> ProjectRep
         work_done_on=done_on,
         daily=daily,
         workers=_workers(project=project),
+        model_passes=model_passes(project=project),
     )
 
 
@@ -220,3 +222,58 @@ def reports_visible(*, user):
     if user.is_superuser or user.groups.filter(name=MANAGERS).exists():
         return Project.objects.all()
     return Project.objects.filter(owner=user)
+
+
+def model_passes(*, project: Project) -> list[dict]:
+    """Per model version: its own out-of-fold figures, what it labeled alone, what people labeled
+    with its vote in the posterior, and how right it was where people or audit labels can tell."""
+    versions = list(ModelVersion.objects.filter(project=project).order_by("version"))
+    if not versions:
+        return []
+    stats = {
+        row["model_version"]: row
+        for row in Item.objects.filter(project=project, model_version__in=versions)
+        .values("model_version")
+        .annotate(
+            by_model=Count("id", filter=Q(status="final", label_source="model")),
+            by_people=Count("id", filter=Q(status="final", label_source__in=["crowd", "review"])),
+            checked=Count("id", filter=Q(status="final", label_source__in=["crowd", "review"])),
+            agreed=Count(
+                "id",
+                filter=Q(
+                    status="final",
+                    label_source__in=["crowd", "review"],
+                    model_label=F("final_label"),
+                ),
+            ),
+            audited=Count(
+                "id", filter=Q(status="final", label_source="model") & ~Q(audit_label="")
+            ),
+            audit_correct=Count(
+                "id",
+                filter=Q(status="final", label_source="model", final_label=F("audit_label"))
+                & ~Q(audit_label=""),
+            ),
+            answers=Sum("answers_count"),
+        )
+        .order_by()
+    }
+    rows = []
+    for v in versions:
+        s = stats.get(v.pk, {})
+        rows.append(
+            {
+                "version": v.version,
+                "created_at": v.created_at,
+                "n_train": v.n_train,
+                "cv_accuracy": v.cv_accuracy,
+                "is_useful": v.is_useful,
+                "labeled_by_model": s.get("by_model", 0),
+                "labeled_by_people": s.get("by_people", 0),
+                "answers_bought": s.get("answers") or 0,
+                "agreement_with_people": _ratio(s.get("agreed", 0), s.get("checked", 0)),
+                "measured_accuracy": _ratio(s.get("audit_correct", 0), s.get("audited", 0)),
+                "measured_count": s.get("audited", 0),
+            }
+        )
+    return rows

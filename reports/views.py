@@ -192,6 +192,20 @@ class DayOutput(serializers.Serializer):
     )
 
 
+class ModelPassOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    n_train = serializers.IntegerField()
+    cv_accuracy = serializers.FloatField()
+    is_useful = serializers.BooleanField()
+    labeled_by_model = serializers.IntegerField()
+    labeled_by_people = serializers.IntegerField()
+    answers_bought = serializers.IntegerField()
+    agreement_with_people = serializers.FloatField(allow_null=True)
+    measured_accuracy = serializers.FloatField(allow_null=True)
+    measured_count = serializers.IntegerField()
+
+
 class ReportOutput(serializers.Serializer):
     project = serializers.IntegerField(source="project.pk")
     budget = serializers.DecimalField(max_digits=14, decimal_places=4)
@@ -219,6 +233,7 @@ class ReportOutput(serializers.Serializer):
     work_done_on = serializers.DateField(allow_null=True)
     daily = DayOutput(many=True)
     workers = WorkerRowOutput(many=True)
+    model_passes = ModelPassOutput(many=True)
 
 
 class ProjectReportApi(APIView):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from aggregation.jobs import project_refit_job
 from aggregation.training import project_train, training_due
 from audit.models import AuditEvent
+from reports.selectors import project_report
 from tasks.models import Item, ModelVersion
 from tasks.routing import answer_submit, assignment_claim
 from tasks.services import items_import, project_publish
@@ -147,3 +148,14 @@ def test_the_model_never_trains_on_its_own_labels(feature_project, make_worker):
     project.model_retrain_every = 1
     project.save(update_fields=["model_retrain_every"])
     assert not training_due(project=project)  # its own labels are no new labels
+
+
+def test_the_report_shows_each_model_pass(feature_project, make_worker, client, requester):
+    project = feature_project()
+    label_by_people(project, [make_worker() for _ in range(3)], 120)
+    version = project_train(project=project)
+    passes = project_report(project=project).model_passes
+    assert len(passes) == 1 and passes[0]["version"] == version.version
+    assert passes[0]["labeled_by_model"] == version.items_auto_labeled
+    client.force_login(requester)
+    assert "Model passes" in client.get(f"/reports/projects/{project.pk}/").content.decode()
