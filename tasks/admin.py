@@ -23,7 +23,7 @@ from . import services
 from .approval import answer_decide
 from .exporting import FORMATS, export_lines
 from .importing import parse_items
-from .models import Assignment, Item, ItemImport, Project
+from .models import Assignment, Item, ItemImport, ModelVersion, Project
 
 PREVIEW_ROWS = 20
 
@@ -112,6 +112,14 @@ class ProjectAdminForm(forms.ModelForm):
             "approval_delay_days",
             "auto_approve_days",
             "reject_gold_mismatch",
+            "model_enabled",
+            "model_features",
+            "model_classifier",
+            "model_min_labels",
+            "model_retrain_every",
+            "auto_label_threshold",
+            "spot_check_rate",
+            "max_model_share",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -176,6 +184,22 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
                     "aggregation_method",
                     "refit_every",
                 ]
+            },
+        ),
+        (
+            "Pre-labeler (a model trained on the labels so far)",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "model_enabled",
+                    "model_features",
+                    "model_classifier",
+                    "model_min_labels",
+                    "model_retrain_every",
+                    "auto_label_threshold",
+                    "spot_check_rate",
+                    "max_model_share",
+                ],
             },
         ),
         (
@@ -487,4 +511,21 @@ class AssignmentAdmin(OwnedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class ItemImportAdmin(OwnedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["original_name", "project", "status", "rows", "created_at", "imported_at"]
     list_filter = ["status"]
+    list_select_related = ["project"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(OwnedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "project",
+        "version",
+        "created_at",
+        "n_train",
+        "cv_accuracy",
+        "chance_rate",
+        "is_useful",
+        "items_auto_labeled",
+        "training_seconds",
+    ]
+    list_filter = ["is_useful"]
     list_select_related = ["project"]

@@ -86,6 +86,14 @@ def answers_approve_due(*, project: Project, now: datetime | None = None) -> tup
                 else:
                     approve.append(a)
             _decide(project=project, approve=approve, reject=reject, now=now)
+            for a, reason in reject:  # an automated rejection is on the record like a manual one
+                audit_record(
+                    action="answer.reject",
+                    reason=reason,
+                    project=project,
+                    worker=a.worker,
+                    data={"assignment": a.pk, "rule": "gold_mismatch"},
+                )
             total_approved += len(approve)
             total_rejected += len(reject)
         if len(batch) < BATCH:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 from django.db.models import Prefetch
 
+from audit.services import audit_record
+
 from .models import Assignment, Item, Project
 
 CSV_COLUMNS = ["external_id", "status", "final_label", "confidence", "source", "answers"]
@@ -39,8 +41,21 @@ def _record(item: Item) -> dict:
     }
 
 
-def export_lines(project: Project, fmt: str) -> Iterator[str]:
-    """Yield the export of ``project`` as text chunks, one item per line."""
+def export_lines(project: Project, fmt: str, *, actor=None) -> Iterator[str]:
+    """Yield the export of ``project`` as text chunks, one item per line.
+
+    The export is an audit event (``results.export``, with ``actor``; empty for a command),
+    written when the first chunk is asked for, so a response that is never sent records nothing.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    audit_record(
+        action="results.export",
+        reason=f"Results exported as {fmt}.",
+        actor=actor,
+        project=project,
+        data={"format": fmt},
+    )
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -98,7 +98,9 @@ class Project(models.Model):
         default=False, help_text="Reject (and do not pay) answers that contradict a gold item."
     )
     # The pre-labeler: a model trained on the labels so far, one more voter in consensus.
-    model_enabled = models.BooleanField(default=False, help_text="Train a model on the labels so far.")
+    model_enabled = models.BooleanField(
+        default=False, help_text="Train a model on the labels so far."
+    )
     model_features = models.JSONField(
         default=dict,
         blank=True,
@@ -107,7 +109,11 @@ class Project(models.Model):
     model_classifier = models.CharField(
         max_length=16,
         default="logreg",
-        choices=[("logreg", "Logistic regression"), ("nb", "Naive Bayes (text)"), ("hgb", "Gradient boosting")],
+        choices=[
+            ("logreg", "Logistic regression"),
+            ("nb", "Naive Bayes (text)"),
+            ("hgb", "Gradient boosting"),
+        ],
     )
     model_min_labels = models.PositiveIntegerField(
         default=50, help_text="Labels needed before the first training."
@@ -210,6 +216,22 @@ class Project(models.Model):
         if len(stripped) < 2:
             raise ValidationError({"labels": "A project needs at least two labels."})
         self.labels = stripped
+        features = self.model_features or {}
+        if (
+            not isinstance(features, dict)
+            or set(features) - {"text", "numeric"}
+            or not all(
+                isinstance(v, list) and all(isinstance(f, str) for f in v)
+                for v in features.values()
+            )
+        ):
+            raise ValidationError(
+                {"model_features": 'Use {"text": ["field", …], "numeric": ["field", …]}.'}
+            )
+        if self.model_enabled and not any(features.values()):
+            raise ValidationError(
+                {"model_features": "Name the payload fields the model reads to turn it on."}
+            )
 
     @property
     def assignment_duration(self) -> timedelta:

@@ -16,6 +16,7 @@ GROUP_PERMISSIONS = {
         "tasks.change_assignment",
         "tasks.add_itemimport",
         "tasks.view_itemimport",
+        "tasks.view_modelversion",
         "workers.view_workerstanding",
         "workers.change_workerstanding",
         "audit.view_auditevent",

@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from billing.services import budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError
@@ -45,7 +46,7 @@ def project_create(*, owner, **fields) -> Project:
     with transaction.atomic():
         project.save()
         if money.quantize(budget) > 0:
-            budget_fund(project=project, amount=budget, reason="Initial budget")
+            budget_fund(project=project, amount=budget, actor=owner, reason="Initial budget")
     return project
 
 
@@ -92,11 +93,13 @@ def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResul
     return parse_items(data, fmt=fmt, labels=project.labels, existing_ids=existing)
 
 
-def items_import(*, project: Project, data: bytes, fmt: str) -> int:
+def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason: str = "") -> int:
     """Import every item of ``data`` into ``project`` or none of them.
 
     Raises ``ImportRejected`` listing every bad line. Items are written with bulk inserts in one
     transaction; a gold item is final from the start (its label is known) and serves as a control.
+    An import is an audit event (``items.import``) with ``actor`` (empty for a command) in the
+    same transaction; a rejected import changes nothing and records nothing.
     """
     if fmt not in ("csv", "jsonl"):
         raise ApplicationError(f"Unknown format {fmt!r}: use csv or jsonl.")
@@ -127,6 +130,17 @@ def items_import(*, project: Project, data: bytes, fmt: str) -> int:
     try:
         with transaction.atomic():
             Item.objects.bulk_create(items, batch_size=IMPORT_BATCH)
+            gold = sum(1 for item in items if item.gold_label)
+            audit_record(
+                action="items.import",
+                reason=(
+                    f"Imported {len(items)} items ({gold} gold) from {fmt}, {len(data):,} bytes. "
+                    f"{reason}"
+                ).strip(),
+                actor=actor,
+                project=project,
+                data={"items": len(items), "gold": gold, "format": fmt, "bytes": len(data)},
+            )
     except IntegrityError as exc:
         # Another import of the same ids committed between our check and our insert.
         raise ImportRejected(
@@ -169,7 +183,13 @@ def item_import_confirm(*, item_import: ItemImport) -> int:
         with staged.file.open("rb") as fh:
             data = fh.read()
         try:
-            count = items_import(project=staged.project, data=data, fmt=staged.format)
+            count = items_import(
+                project=staged.project,
+                data=data,
+                fmt=staged.format,
+                actor=staged.uploaded_by,
+                reason=f"File {staged.original_name}.",
+            )
         except ImportRejected as exc:
             rejected = exc  # recorded below, outside the transaction that is rolled back
         else:

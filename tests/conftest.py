@@ -207,6 +207,13 @@ def project_form():
             "refit_every": 50,
             "approval_delay_days": 3,
             "auto_approve_days": 7,
+            "model_features": "{}",
+            "model_classifier": "logreg",
+            "model_min_labels": 50,
+            "model_retrain_every": 100,
+            "auto_label_threshold": 0.95,
+            "spot_check_rate": 0.1,
+            "max_model_share": 0.8,
         }
         return {**data, **overrides}
 

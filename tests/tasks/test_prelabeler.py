@@ -159,3 +159,24 @@ def test_the_report_shows_each_model_pass(feature_project, make_worker, client, 
     assert passes[0]["labeled_by_model"] == version.items_auto_labeled
     client.force_login(requester)
     assert "Model passes" in client.get(f"/reports/projects/{project.pk}/").content.decode()
+
+
+def test_admin_turns_the_model_on_only_with_its_feature_fields(client, requester, project_form):
+    client.force_login(requester)
+    page = client.post(
+        "/admin/tasks/project/add/", project_form(model_enabled="on")
+    ).content.decode()
+    assert "Name the payload fields the model reads" in page
+    page = client.post(
+        "/admin/tasks/project/add/",
+        project_form(model_enabled="on", model_features='{"text": "body"}'),
+    ).content.decode()
+    assert "Use {&quot;text&quot;" in page
+    response = client.post(
+        "/admin/tasks/project/add/",
+        project_form(
+            model_enabled="on", model_features='{"text": ["body"], "numeric": ["length"]}'
+        ),
+    )
+    assert response.status_code == 302
+    assert requester.projects.get().model_features == {"text": ["body"], "numeric": ["length"]}
