@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
     "hitl_platform.apps.PlatformConfig",
@@ -150,6 +151,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -192,12 +194,34 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "hitl_platform.api.exception_handler",
+    # Throttles (hitl_platform/api.py): failed token logins per client address, claims and
+    # submits per worker. Per-worker rates leave room for a fast labeler and for the benchmark
+    # (32 workers at ~5 cycles/s each); a script hammering the API gets 429 with Retry-After.
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        "claim": env.str("THROTTLE_CLAIM", default="600/min"),
+        "submit": env.str("THROTTLE_SUBMIT", default="600/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "hitl-platform API",
-    "DESCRIPTION": "Crowdsourcing for human-in-the-loop machine learning.",
+    "DESCRIPTION": "Crowdsourcing for human-in-the-loop machine learning. See docs/api.md.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hitl_platform.api.schema_errors_hook",
+    ],
+    # The docs page loads Swagger UI from this server (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# Throttle counts live in this cache. The default is per process (each gunicorn worker counts on
+# its own); production points CACHE_URL at Redis (redis://host:6379/1) so that limits are global.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LOGGING = {
     "version": 1,

@@ -409,7 +409,9 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
         if fmt not in FORMATS:
             raise Http404
         content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
-        response = StreamingHttpResponse(export_lines(project, fmt), content_type=content_type)
+        response = StreamingHttpResponse(
+            export_lines(project, fmt, actor=request.user), content_type=content_type
+        )
         filename = f"{slugify(project.name) or 'project'}-{project.pk}-results.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -159,14 +159,14 @@ class StrictInput(serializers.Serializer):
 
     hints: dict[str, str] = {}
 
-    def validate(self, attrs):
-        if hasattr(self.initial_data, "keys"):
-            unknown = sorted(set(self.initial_data.keys()) - set(self.fields))
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
                     {name: [self.hints.get(name, "Unknown field.")] for name in unknown}
                 )
-        return attrs
+        return super().to_internal_value(data)
 
 
 # --- Serializers ----------------------------------------------------------------------------------
@@ -184,6 +184,18 @@ def _ratio(**kwargs):
 
 def _count(high=32_767, low=0, **kwargs):
     return serializers.IntegerField(min_value=low, max_value=high, **kwargs)
+
+
+class ModelFeaturesInput(StrictInput):
+    text = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=100, required=False
+    )
+    numeric = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=100, required=False
+    )
+
+
+CLASSIFIERS = Project._meta.get_field("model_classifier").choices
 
 
 class ProjectSettingsInput(StrictInput):
@@ -218,6 +230,14 @@ class ProjectSettingsInput(StrictInput):
     approval_delay_days = _count(high=365, required=False)
     auto_approve_days = _count(high=365, required=False)
     reject_gold_mismatch = serializers.BooleanField(required=False)
+    model_enabled = serializers.BooleanField(required=False)
+    model_features = ModelFeaturesInput(required=False)
+    model_classifier = serializers.ChoiceField(CLASSIFIERS, required=False)
+    model_min_labels = _count(high=1_000_000, required=False)
+    model_retrain_every = _count(high=1_000_000, low=1, required=False)
+    auto_label_threshold = _ratio(required=False)
+    spot_check_rate = _ratio(required=False)
+    max_model_share = _ratio(required=False)
 
 
 class ProjectCreateInput(ProjectSettingsInput):
@@ -256,6 +276,16 @@ class ProjectOutput(serializers.Serializer):
     approval_delay_days = serializers.IntegerField()
     auto_approve_days = serializers.IntegerField()
     reject_gold_mismatch = serializers.BooleanField()
+    model_enabled = serializers.BooleanField()
+    model_features = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField())
+    )
+    model_classifier = serializers.ChoiceField(CLASSIFIERS)
+    model_min_labels = serializers.IntegerField()
+    model_retrain_every = serializers.IntegerField()
+    auto_label_threshold = serializers.FloatField()
+    spot_check_rate = serializers.FloatField()
+    max_model_share = serializers.FloatField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -463,10 +493,15 @@ class ImportOutput(serializers.Serializer):
 
 
 class ImportRejectedOutput(serializers.Serializer):
+    """A rejected file has ``errors`` (every bad line) and ``errors_total``; another bad
+    request (no file, unknown format, malformed JSON) only ``detail`` and ``code``."""
+
     detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.ListField(child=serializers.CharField(), help_text='"line N: …"')
-    errors_total = serializers.IntegerField()
+    code = serializers.CharField(required=False)
+    errors = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text='"line N: …"'
+    )
+    errors_total = serializers.IntegerField(required=False)
 
 
 class ItemImportApi(RequesterApi):
@@ -509,10 +544,10 @@ class ItemImportApi(RequesterApi):
         project = project_for(request, project_id, write=True)
         _refuse_oversize(request)
         data, fmt = _import_body(request)
-        line = _nul_line(data)
-        if line is not None:
-            raise ImportRejected([RowError(line, "contains a NUL character")])
         try:
+            line = _nul_line(data)
+            if line is not None:
+                raise ImportRejected([RowError(line, "contains a NUL character")])
             count = items_import(project=project, data=data, fmt=fmt, actor=request.user)
         except ImportRejected as exc:
             return Response(

@@ -1,0 +1,238 @@
+"""Abuse resistance: throttles, security headers, CSRF on session forms, no secret in the
+repository, nothing a worker must not see in any response a worker gets."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tasks.routing import answer_submit, assignment_claim
+from tests.api.conftest import token_client
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def rates(settings):
+    """``rates(login=…, claim=…, submit=…)``: throttle rates for this test only."""
+
+    def set_rates(**overrides):
+        rest = dict(settings.REST_FRAMEWORK)
+        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], **overrides}
+        settings.REST_FRAMEWORK = rest
+
+    return set_rates
+
+
+def login(client, username, password):
+    return client.post(
+        "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
+    )
+
+
+# --- Throttles ------------------------------------------------------------------------------------
+
+
+def test_failed_logins_are_throttled_per_address_and_good_ones_are_not(rates, worker, make_worker):
+    rates(login="3/min")
+    client = APIClient()
+    for _ in range(20):  # a script that logs in correctly is never slowed down
+        assert login(client, worker.user.username, PASSWORD).status_code == 200
+    for _ in range(3):
+        assert login(client, worker.user.username, "guess").status_code == 400
+    refused = login(client, worker.user.username, PASSWORD)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0 and "throttled" in refused.json()["detail"].lower()
+    # Another address is not affected.
+    other = APIClient(REMOTE_ADDR="10.0.0.7")
+    assert login(other, worker.user.username, PASSWORD).status_code == 200
+
+
+def test_claims_and_submits_are_limited_per_worker(rates, worker, make_worker, live_project):
+    rates(claim="3/min", submit="2/min")
+    project = live_project(tasks=10)
+    api = token_client(worker.user)
+    codes = []
+    for _ in range(3):
+        claim = api.post(f"/api/v1/projects/{project.pk}/assignments/")
+        codes.append(claim.status_code)
+        if claim.status_code == 201:
+            submit = api.post(
+                f"/api/v1/assignments/{claim.json()['id']}/submit/", {"label": "pos"}, format="json"
+            )
+            codes.append(submit.status_code)
+    assert codes == [201, 200, 201, 200, 201, 429]
+    assert api.post(f"/api/v1/projects/{project.pk}/assignments/").status_code == 429
+    # Limits are per worker: someone else still works.
+    other = token_client(make_worker("other-labeler").user)
+    assert other.post(f"/api/v1/projects/{project.pk}/assignments/").status_code == 201
+
+
+def test_default_rates_leave_room_for_a_fast_labeler(worker, live_project):
+    """The benchmark's pace (about 5 claim+submit cycles a second per worker) is never throttled."""
+    project = live_project(tasks=120)
+    api = token_client(worker.user)
+    for _ in range(100):
+        claim = api.post(f"/api/v1/projects/{project.pk}/assignments/")
+        assert claim.status_code == 201, claim.content
+        submit = api.post(
+            f"/api/v1/assignments/{claim.json()['id']}/submit/", {"label": "neg"}, format="json"
+        )
+        assert submit.status_code == 200, submit.content
+
+
+# --- Headers, CSRF, docs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "signed_in"),
+    [
+        ("/api/v1/projects/", True),
+        ("/api/schema/", False),
+        ("/api/docs/", False),
+        ("/crowd/login/", False),
+        ("/admin/login/", False),
+        ("/admin/", True),
+    ],
+)
+def test_responses_carry_the_security_headers(requester, url, signed_in):
+    client = Client()
+    if signed_in:
+        client.force_login(requester)
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    if url != "/api/docs/":  # Swagger UI sets unsafe-none itself, for its OAuth pop-up
+        assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_the_docs_page_loads_nothing_from_a_cdn():
+    page = Client().get("/api/docs/").content.decode()
+    assert "swagger-ui" in page
+    assert not re.search(r"https?://(cdn|unpkg|fonts)", page), page
+    assert "/static/drf_spectacular_sidecar/" in page
+
+
+def test_a_session_write_without_the_csrf_token_is_refused(requester):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(requester)
+    body = {"name": "x", "labels": ["a", "b"], "reward": "0.01"}
+    refused = client.post("/api/v1/projects/", body, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    client.get("/admin/")  # a page with a form sets the cookie
+    token = client.cookies["csrftoken"].value
+    accepted = client.post("/api/v1/projects/", body, format="json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 201
+
+
+@pytest.mark.parametrize("url", ["/crowd/login/", "/crowd/signup/", "/admin/login/"])
+def test_every_session_form_has_a_csrf_token_and_refuses_a_post_without_it(db, url):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(url).content.decode()
+    forms = re.findall(r"<form\b.*?</form>", page, flags=re.S)
+    posting = [f for f in forms if re.search(r'method="post"', f, flags=re.I)]
+    assert posting, url
+    assert all("csrfmiddlewaretoken" in f for f in posting), url
+    assert client.post(url, {"username": "x", "password": "y"}).status_code == 403
+
+
+# --- Secrets --------------------------------------------------------------------------------------
+
+SECRET_PATTERNS = [
+    r"-----BEGIN (RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----",
+    r"AKIA[0-9A-Z]{16}",
+    r"gh[pousr]_[A-Za-z0-9]{36}",
+    r"xox[baprs]-[A-Za-z0-9-]{10,}",
+    r"sk_live_[A-Za-z0-9]{20,}",
+    r"(?i)(secret_key|api_key|password)\s*=\s*['\"][^'\"\s]{16,}['\"]",
+    r"(?i)(postgres(ql)?|redis|amqp)://[^:@/\s]+:(?!pass@|password@|…@)[^@/\s]+@",
+]
+
+
+def test_no_secret_is_committed():
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for name in files:
+        path = ROOT / name
+        if name.startswith("tests/"):  # test passwords are made up on purpose
+            continue
+        if path.suffix in (".png", ".jpg", ".gz", ".zip", ".sqlite3") or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        for pattern in SECRET_PATTERNS:
+            for match in re.finditer(pattern, text):
+                if "development-only-insecure-key" in match.group(0):
+                    continue
+                found.append(f"{name}: {match.group(0)[:60]}")
+    assert not found, found
+
+
+# --- What workers see -----------------------------------------------------------------------------
+
+NEVER_FOR_WORKERS = {
+    "gold_label",
+    "audit_label",
+    "is_gold",
+    "budget",
+    "spent",
+    "reserved",
+    "remaining",
+    "final_label",
+    "confidence",
+    "label_source",
+    "worker_answers",
+    "answers_count",
+    "priority",
+}
+
+
+def _keys(value):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _keys(inner)
+
+
+def test_no_worker_response_shows_gold_budget_or_other_answers(worker, make_worker, live_project):
+    project = live_project(tasks=2, gold=3, exam_size=2, gold_rate=0.5)
+    other = make_worker("someone-else")
+    for _ in range(2):  # another worker's answers on the same items
+        a = assignment_claim(worker=other, project=project)
+        answer_submit(assignment=a, worker=other, label="neg")
+    api = token_client(worker.user)
+    seen = [api.get("/api/v1/projects/available/"), api.get("/api/v1/me/")]
+    for _ in range(4):
+        claim = api.post(f"/api/v1/projects/{project.pk}/assignments/")
+        seen.append(claim)
+        if claim.status_code != 201:
+            break
+        seen.append(
+            api.post(
+                f"/api/v1/assignments/{claim.json()['id']}/submit/", {"label": "pos"}, format="json"
+            )
+        )
+    bodies = [r.json() for r in seen if r.content]
+    assert any(isinstance(b, dict) and b.get("is_exam") for b in bodies)  # gold items were served
+    leaked = set().union(*(set(_keys(b)) for b in bodies)) & NEVER_FOR_WORKERS
+    assert not leaked, leaked
+    text = str(bodies)
+    assert "someone-else" not in text and str(project.budget) not in text
+    # And every requester endpoint is closed to workers.
+    for url in [
+        f"/api/v1/projects/{project.pk}/",
+        f"/api/v1/projects/{project.pk}/items/",
+        f"/api/v1/projects/{project.pk}/results/",
+        f"/api/v1/projects/{project.pk}/workers/",
+    ]:
+        assert api.get(url).status_code == 403, url
