@@ -53,41 +53,118 @@ def project_worker_model(project: Project) -> tuple[np.ndarray, np.ndarray]:
     return prior, confusion
 
 
+def _item_answers(item: Item, project: Project) -> tuple[np.ndarray, list, np.ndarray]:
+    """The item's answers: label codes, each worker's confusion matrix (``None`` for a worker
+    the model has not seen) and the evidence behind it, in one query; kept on the item, so that
+    ``item_posterior`` and ``item_decide`` on the same submit read them once."""
+    cached = getattr(item, "_answers", None)
+    if cached is not None:
+        return cached
+    standing = WorkerStanding.objects.filter(project=project, worker_id=OuterRef("worker_id"))
+    rows = list(
+        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED)
+        .annotate(
+            confusion=Subquery(standing.values("confusion")[:1]),
+            evidence=Subquery(standing.values("evidence_answers")[:1]),
+        )
+        .values_list("label", "confusion", "evidence")
+    )
+    code = {label: i for i, label in enumerate(project.labels)}
+    labels = np.asarray([code[label] for label, _, _ in rows], dtype=np.intp)
+    evidence = np.asarray([(e or 0) if m is not None else 0 for _, m, e in rows], dtype=float)
+    item._answers = (labels, [m for _, m, _ in rows], evidence)
+    return item._answers
+
+
 def item_posterior(*, item: Item, project: Project) -> np.ndarray:
     """``p(label | answers)`` of one item under the current worker model; O(answers of the item)."""
-    confusion_of = WorkerStanding.objects.filter(
-        project=project, worker_id=OuterRef("worker_id")
-    ).values("confusion")[:1]
-    rows = list(  # the answers and their workers' confusion matrices, in one query
-        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED)
-        .annotate(confusion=Subquery(confusion_of))
-        .values_list("worker_id", "label", "confusion")
-    )
+    labels, matrices, _ = _item_answers(item, project)
     class_prior, prior_confusion = project_worker_model(project)
     k = len(project.labels)
-    code = {label: i for i, label in enumerate(project.labels)}
-    matrices = {w: m for w, _, m in rows if m is not None}
-    known = list(matrices)
-    index = {w: i for i, w in enumerate(known)}
-    stack = np.asarray([matrices[w] for w in known]).reshape(len(known), k, k)
-    workers = np.asarray([index.get(w, -1) for w, _, _ in rows], dtype=np.intp)
-    labels = np.asarray([code[label] for _, label, _ in rows], dtype=np.intp)
+    known = [m for m in matrices if m is not None]
+    stack = np.asarray(known, dtype=float).reshape(len(known), k, k)
+    index = np.cumsum([m is not None for m in matrices]) - 1
+    workers = np.asarray(
+        [index[i] if m is not None else -1 for i, m in enumerate(matrices)], dtype=np.intp
+    )
     return posterior((workers, labels), stack, class_prior, prior_confusion)
+
+
+def typical_accuracy(project: Project) -> float:
+    """Accuracy of the crowd's typical worker under the current worker model:
+    ``Σ_k π_k C̄[k, k]`` with ``C̄`` the prior mean of a confusion matrix (an unseen worker's)."""
+    class_prior, prior_confusion = project_worker_model(project)
+    return float(np.dot(class_prior, np.diag(prior_confusion)))
+
+
+def conservative_posterior(*, item: Item, project: Project) -> np.ndarray:
+    """``p(label | answers)`` under a worker model that trusts an estimate only as far as the
+    evidence behind it goes.
+
+    Worker ``w``'s confusion is ``C̃_w = (e_w C_w + m T) / (e_w + m)``: ``C_w`` the refit's
+    estimate, ``e_w`` the worker's answers that could be compared with someone else's or with gold
+    (``WorkerStanding.evidence_answers``), ``T`` the typical worker (one-coin at the crowd's
+    typical accuracy, kept in [1/K, 0.999]) and ``m`` the project's
+    ``block_estimated_min_answers``, the evidence the project already asks for before it judges
+    a worker by their estimate. A worker the refit believes nearly infallible on a handful of
+    answers thus counts about like anyone else, while a well-measured worker (good or bad) keeps
+    their weight. The class prior is uniform: on few answers per item a refit can put nearly all
+    the prior on one label (seen on ``web``: 5 grades, 1–2 answers an item), and stopping on that
+    would label every item with it.
+    """
+    labels, matrices, evidence = _item_answers(item, project)
+    k = len(project.labels)
+    typical = one_coin(min(max(typical_accuracy(project), 1.0 / k), 0.999), k)
+    m = max(float(project.block_estimated_min_answers), 1.0)
+    log_p = np.zeros(k)  # a uniform class prior: a refit on few answers can collapse it
+    for label, matrix, e in zip(labels, matrices, evidence, strict=True):
+        c = typical if matrix is None else (e * np.asarray(matrix) + m * typical) / (e + m)
+        log_p = log_p + np.log(np.clip(c[:, label], 1e-12, None))
+    p = np.exp(log_p - log_p.max())
+    return p / p.sum()
+
+
+def confident_enough(*, item: Item, proba: np.ndarray, project: Project) -> bool:
+    """The stopping rule: may ``item`` stop getting answers with label ``argmax(proba)``?
+
+    Both: its minimum answers and ``proba`` (its posterior under the current worker model)
+    reaching the target; and the *conservative* posterior (``conservative_posterior``) reaching
+    the target on the same label. Stopping on a posterior that a sparse refit made over-confident
+    is the trap this avoids: alone, the per-worker posterior finalizes items on the say of one or
+    two workers believed excellent on little evidence. An item carrying the pre-labeler's vote is
+    judged on ``proba`` alone (the model's vote is calibrated apart, on held-out labels).
+    """
+    best = int(np.argmax(proba))
+    if item.answers_count < project.min_overlap or proba[best] < project.target_confidence:
+        return False
+    if item.model_label:
+        return True
+    safe = conservative_posterior(item=item, project=project)
+    return int(np.argmax(safe)) == best and safe[best] >= project.target_confidence
 
 
 def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
     """Set an item's confidence and status from its posterior; returns whether anything changed.
 
-    Final when the most likely label reaches the target confidence and the item has its minimum
-    answers; review when it has its maximum answers and is still uncertain; open otherwise. Gold
-    items and items a person decided in review keep their label.
+    Final when the stopping rule (``confident_enough``) holds: the most likely label reaches the
+    target confidence under the per-worker model and under a conservative one, with the item's
+    minimum answers; review when it has its maximum answers and is still uncertain; open
+    otherwise. Gold items and items a person decided in review keep their label. An item already
+    final with the same label stays final without re-reading its answers (a refit re-decides
+    every item; only a change of label or a confidence below the target re-opens it).
     """
     if item.gold_label or item.label_source in (Item.Source.GOLD, Item.Source.REVIEW):
         return False
     before = (item.status, item.final_label, item.confidence, item.label_source)
     best = int(np.argmax(proba))
     item.confidence = item.priority = round(float(proba[best]), 6)
-    if item.confidence >= project.target_confidence and item.answers_count >= project.min_overlap:
+    keeps = (
+        item.status == "final"
+        and item.final_label == project.labels[best]
+        and item.confidence >= project.target_confidence
+        and item.answers_count >= project.min_overlap
+    )
+    if keeps or confident_enough(item=item, proba=proba, project=project):
         if item.status != "final":
             item.finalized_on = timezone.localdate()
         item.status, item.final_label, item.label_source = "final", project.labels[best], "crowd"

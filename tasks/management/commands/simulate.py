@@ -1,6 +1,7 @@
 """``manage.py simulate``: price a project on a real crowd dataset before spending (docs/simulator.md)."""
 
 import json
+import logging
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -105,7 +106,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--refit-every",
             type=int,
-            help="Refit after this many answers (default: about 20 refits over the run, at least every 50 answers).",
+            help="Refit after this many answers (default: a twentieth of the answers the run can buy, at least 50); the 5-minute periodic refit runs as well.",
         )
         parser.add_argument(
             "--abandon",
@@ -115,6 +116,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-tasks", type=int, help="Simulate only the first N tasks of the dataset."
+        )
+        parser.add_argument(
+            "--no-blocking",
+            action="store_true",
+            help="Turn the project's blocking rules off (a replay then keeps every worker).",
         )
         parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
         parser.add_argument(
@@ -160,8 +166,12 @@ class Command(BaseCommand):
             refit_every=opts["refit_every"],
             abandon=opts["abandon"],
             max_tasks=opts["max_tasks"],
+            blocking=not opts["no_blocking"],
         )
         progress = None if opts["quiet"] else stderr_progress
+        if opts["verbosity"] < 2:  # one line per refit and job is noise next to the progress
+            for name in ("aggregation", "celery", "kombu", "tasks", "audit"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         try:
             if opts["min_overlap"] < 1:
                 raise SimulationError("--min-overlap must be at least 1")

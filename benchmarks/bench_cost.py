@@ -1,0 +1,231 @@
+"""Cost of an accurate label: fixed overlap against the platform's dynamic policy, per dataset.
+
+    python benchmarks/bench_cost.py                       # every dataset in benchmarks/data
+    python benchmarks/bench_cost.py --datasets rte dog --jobs 2
+
+For each shared dataset (real crowd answers with gold):
+- fixed overlap N = 1 … the most answers any task has, N recorded answers per task drawn at random
+  (mean of ``--seeds`` draws), aggregated by majority vote and by Dawid-Skene (offline, no gold
+  clamped; ``simulator.baselines``), and Dawid-Skene on every recorded answer;
+- the platform's dynamic policy, replayed through the real services by ``manage.py simulate``
+  (replayed workers, no gold given, every gold label hidden and scoring), twice: with the budget
+  of fixed overlap 3 (equal answers bought) and with an unlimited budget at target 0.95.
+Each simulation runs in a subprocess on a fresh SQLite database. Prints a Markdown table and
+writes a plot of accuracy against answers bought (``--plot``, default docs/cost.png).
+The model (pre-labeler) is not part of these runs (``--model`` is not available in the simulator
+yet).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from simulator.baselines import accuracy_of, fixed_overlap, max_overlap  # noqa: E402
+from simulator.data import load_dataset  # noqa: E402
+
+DATASETS = ["bluebirds", "rte", "dog", "web", "product", "sentiment_polarity", "music_genre"]
+REWARD = Decimal("0.05")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def migrated_database(folder: Path) -> Path:
+    db = folder / "empty.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    return db
+
+
+def simulate(empty: Path, folder: Path, name: str, args: list[str]) -> dict:
+    db = folder / f"{name}.sqlite3"
+    shutil.copy(empty, db)
+    out = folder / f"{name}.json"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "simulate", "--quiet", "--json", str(out), *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    for leftover in folder.glob(f"{name}.sqlite3*"):
+        leftover.unlink()
+    report = json.loads(out.read_text())
+    log(
+        f"  {name}: {report['answers_bought']} answers, accuracy {report['accuracy']:.4f}, "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    return report
+
+
+def baselines(name: str, seeds: int) -> dict:
+    dataset = load_dataset(ROOT / "benchmarks" / "data" / name)
+    top = max_overlap(dataset)
+    curve = {"mv": [], "ds": []}
+    previous = None
+    for n in range(1, top + 1):
+        mv, size = fixed_overlap(dataset, n, "mv", seeds)
+        ds, _ = fixed_overlap(dataset, n, "ds", seeds)
+        if previous is not None and size == previous:
+            break  # every task already has all its answers
+        previous = size
+        curve["mv"].append((n, size, mv))
+        curve["ds"].append((n, size, ds))
+    everything = np.arange(len(dataset.answers))
+    return {
+        "name": name,
+        "tasks": len(dataset.tasks),
+        "recorded": len(dataset.answers),
+        "curve": curve,
+        "ds_all": accuracy_of(dataset, everything, "ds"),
+        "mv_all": accuracy_of(dataset, everything, "mv"),
+    }
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    cols = 4
+    rows = (len(results) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, results, strict=False):
+        tasks = r["tasks"]
+        for method, style in (("mv", "o-"), ("ds", "s-")):
+            pts = r["curve"][method]
+            ax.plot(
+                [s / tasks for _, s, _ in pts],
+                [100 * a for _, _, a in pts],
+                style,
+                ms=3,
+                label=f"fixed overlap, {method.upper()}",
+            )
+        ax.axhline(100 * r["ds_all"], color="grey", ls="--", lw=1, label="DS, all answers")
+        for key, marker, label in (
+            ("equal", "*", "dynamic, budget of overlap 3"),
+            ("free", "D", "dynamic, target 0.95"),
+        ):
+            rep = r["dynamic"].get(key)
+            if rep:
+                ax.plot(
+                    rep["answers_bought"] / tasks,
+                    100 * rep["accuracy"],
+                    marker,
+                    ms=11 if marker == "*" else 7,
+                    label=label,
+                )
+        ax.set_title(f"{r['name']} ({r['tasks']} tasks)")
+        ax.set_xlabel("answers bought per task")
+        ax.set_ylabel("accuracy on gold (%)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(results) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower right", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| dataset | tasks | answers recorded | fixed 3, MV | fixed 3, DS | **dynamic, same budget** "
+        "| dynamic − MV 3 | DS, all answers | **dynamic, target 0.95** | share of answers | "
+        "dynamic − DS all |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    gains, gaps, shares = [], [], []
+    for r in results:
+        mv3 = next(p for p in r["curve"]["mv"] if p[0] == min(3, len(r["curve"]["mv"])))
+        ds3 = next(p for p in r["curve"]["ds"] if p[0] == mv3[0])
+        eq, free = r["dynamic"]["equal"], r["dynamic"]["free"]
+        gain = 100 * (eq["accuracy"] - mv3[2])
+        gap = 100 * (free["accuracy"] - r["ds_all"])
+        share = free["answers_bought"] / r["recorded"]
+        gains.append(gain)
+        gaps.append(gap)
+        shares.append(share)
+        lines.append(
+            f"| {r['name']} | {r['tasks']:,} | {r['recorded']:,} "
+            f"| {100 * mv3[2]:.2f} ({mv3[1]:,.0f}) | {100 * ds3[2]:.2f} "
+            f"| **{100 * eq['accuracy']:.2f}** ({eq['answers_bought']:,}) | {gain:+.2f} "
+            f"| {100 * r['ds_all']:.2f} | **{100 * free['accuracy']:.2f}** "
+            f"({free['answers_bought']:,}) | {share:.0%} | {gap:+.2f} |"
+        )
+    lines.append(
+        f"| **mean** | | | | | | **{np.mean(gains):+.2f}** | | | **{np.mean(shares):.0%}** "
+        f"| **{np.mean(gaps):+.2f}** |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument("--seeds", type=int, default=3, help="draws per fixed overlap")
+    parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
+    parser.add_argument("--plot", default=str(ROOT / "docs" / "cost.png"))
+    parser.add_argument("--json", help="also write every figure to this file")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="bench_cost_"))
+    try:
+        empty = migrated_database(folder)
+        results = []
+        for name in args.datasets:
+            log(f"{name}: fixed-overlap baselines")
+            results.append(baselines(name, args.seeds))
+        work = []
+        for r in results:
+            mv3 = next(p for p in r["curve"]["mv"] if p[0] == min(3, len(r["curve"]["mv"])))
+            common = [
+                "--dataset",
+                str(ROOT / "benchmarks" / "data" / r["name"]),
+                "--gold-share",
+                "0",
+            ]
+            budget = REWARD * int(round(mv3[1]))
+            work.append((r, "equal", [*common, "--budget", str(budget)]))
+            work.append((r, "free", [*common, "--target", "0.95"]))
+        for r in results:
+            r["dynamic"] = {}
+        log(f"{len(work)} simulations, {args.jobs} at a time")
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = [
+                (r, key, pool.submit(simulate, empty, folder, f"{r['name']}-{key}", cmd))
+                for r, key, cmd in work
+            ]
+            for r, key, future in futures:
+                r["dynamic"][key] = future.result()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for r in results:
+        for rep in r["dynamic"].values():
+            rep.pop("final_labels", None)
+    print(table(results))
+    plot(results, Path(args.plot))
+    print(f"\nPlot: {args.plot}. Whole run {time.perf_counter() - started:.0f} s.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

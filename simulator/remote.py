@@ -1,0 +1,244 @@
+"""The same simulation against a running deployment, over its REST API, from many threads.
+
+The project and the worker accounts are created through the local services on the deployment's
+database (run the command with the same ``DATABASE_URL`` as the server). Then each thread drives
+a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker, then
+``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403 blocked or paused, 409 budget
+used up), and ``POST /api/v1/assignments/{id}/submit/`` with the label, or ``…/skip/`` when a
+replayed worker is given an item they never answered (the API has no eligibility filter). The
+deployment runs its own jobs (refits, expiry, approval). Afterwards the project is refitted and
+its due answers approved through the local services, and the report is read from the database.
+
+Only loopback URLs are accepted, and every run is bounded by a request count and a deadline.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.utils import timezone
+
+from aggregation.jobs import project_refit_job
+from hitl_platform.celery import app as celery_app
+from tasks.approval import answers_approve_due
+from tasks.models import Project
+
+from .crowd import Crowd
+from .data import Dataset
+from .engine import Run, SimulationConfig, SimulationError, setup
+
+IDLE_TRIES = 2
+IDLE_SLEEP = 0.2
+TIMEOUT = 30.0
+
+
+@dataclass
+class RemoteOptions:
+    url: str
+    threads: int = 8
+    max_requests: int = 100_000
+    time_limit: float = 600.0
+
+
+def loopback_address(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url``; raises ``SimulationError`` unless it is loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SimulationError(f"--url must be an http(s) URL, not {url!r}")
+    try:
+        address = ipaddress.ip_address(socket.gethostbyname(parts.hostname))
+    except (OSError, ValueError):
+        raise SimulationError(f"--url host {parts.hostname!r} does not resolve") from None
+    if not address.is_loopback:
+        raise SimulationError(
+            f"--url must be a loopback address (127.0.0.0/8, ::1, localhost), not {parts.hostname}"
+        )
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname, port
+
+
+class _Budget:
+    """Requests left and the deadline, shared by every thread."""
+
+    def __init__(self, max_requests: int, seconds: float) -> None:
+        self.left = max_requests
+        self.deadline = time.monotonic() + seconds
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.stop.is_set() or self.left <= 0 or time.monotonic() > self.deadline:
+                self.stop.set()
+                return False
+            self.left -= 1
+            return True
+
+
+class _Client:
+    """One keep-alive HTTP connection of one thread."""
+
+    def __init__(self, scheme: str, host: str, port: int, budget: _Budget, counts: dict, lock):
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        self.conn = cls(host, port, timeout=TIMEOUT)
+        self.budget, self.counts, self.lock = budget, counts, lock
+
+    def post(self, path: str, body: dict | None = None, token: str | None = None):
+        if not self.budget.take():
+            return None, None
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        data = json.dumps(body or {})
+        try:
+            self.conn.request("POST", path, body=data, headers=headers)
+            response = self.conn.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self._count("errors")
+            return 0, None
+        self._count(f"http_{response.status}")
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None
+        return response.status, payload
+
+    def _count(self, key: str) -> None:
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def simulate_remote(
+    dataset: Dataset,
+    config: SimulationConfig,
+    options: RemoteOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Run:
+    scheme, host, port = loopback_address(options.url)
+    if options.threads < 1:
+        raise SimulationError("--threads must be at least 1")
+    if options.max_requests < 1 or options.time_limit <= 0:
+        raise SimulationError("--max-requests and --time-limit must be positive")
+    started = time.perf_counter()
+    password = secrets.token_urlsafe(12)
+    run, crowd, workers = setup(dataset, config)
+    # One password hash for every simulated worker (hashing is slow by design).
+    get_user_model().objects.filter(pk__in=[w.user_id for w in workers]).update(
+        password=make_password(password)
+    )
+    ext_of = dict(run.project.items.values_list("pk", "external_id"))
+    budget = _Budget(options.max_requests, options.time_limit)
+    counts: dict[str, int] = {"answers": 0, "skips": 0, "claims": 0, "late": 0}
+    lock = threading.Lock()
+    names = [w.user.username for w in workers]
+    shares = [list(range(i, len(workers), options.threads)) for i in range(options.threads)]
+
+    def drive(mine: list[int]) -> None:
+        client = _Client(scheme, host, port, budget, counts, lock)
+        _drive(client, crowd, mine, names, password, run.project.pk, ext_of, counts, lock)
+
+    threads = [
+        threading.Thread(target=drive, args=(share,), daemon=True) for share in shares if share
+    ]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=5.0)
+        if progress:
+            elapsed = time.perf_counter() - started
+            progress(
+                f"[{dataset.name} via {options.url}] {counts['answers']} answers, "
+                f"{sum(v for k, v in counts.items() if k.startswith('http_'))} requests, "
+                f"{elapsed:.0f} s"
+            )
+    run.counters.update(counts)
+    run.counters.setdefault("refits", 0)
+    run.counters.setdefault("expired", 0)
+    if Project.objects.filter(pk=run.project.pk, status=Project.Status.PAUSED).exists():
+        run.stopped_by = "budget"
+    elif budget.stop.is_set():
+        run.stopped_by = "limit"
+    _settle(run)
+    run.wall_seconds = time.perf_counter() - started
+    return run
+
+
+def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock):
+    tokens: dict[int, str] = {}
+    idle = dict.fromkeys(mine, 0)
+    active = list(mine)
+    while active and not client.budget.stop.is_set():
+        for i in list(active):
+            if i not in tokens:
+                status, body = client.post(
+                    "/api/v1/auth/token/", {"username": names[i], "password": password}
+                )
+                if status != 200:
+                    active.remove(i)
+                    continue
+                tokens[i] = body["token"]
+            status, body = client.post(
+                f"/api/v1/projects/{project_id}/assignments/", token=tokens[i]
+            )
+            if status is None:
+                return
+            with lock:
+                counts["claims"] += 1
+            if status == 409:  # budget used up: the whole crowd stops
+                client.budget.stop.set()
+                return
+            if status != 201:
+                idle[i] += 1
+                if status in (0, 403) or idle[i] > IDLE_TRIES:
+                    active.remove(i)
+                else:
+                    time.sleep(IDLE_SLEEP)
+                continue
+            idle[i] = 0
+            with lock:  # the crowd's random generator is not thread-safe
+                label = crowd.answer(i, ext_of.get(body["item"]["id"], ""))
+            if label is None:
+                client.post(f"/api/v1/assignments/{body['id']}/skip/", token=tokens[i])
+                with lock:
+                    counts["skips"] += 1
+                continue
+            status, _ = client.post(
+                f"/api/v1/assignments/{body['id']}/submit/", {"label": label}, token=tokens[i]
+            )
+            with lock:
+                counts["answers" if status == 200 else "late"] += 1
+            if status is None:
+                return
+
+
+def _settle(run: Run) -> None:
+    """Refit the project once more and approve its answers as auto-approval eventually would.
+    Nothing global runs here (no lease expiry, no maturity): the deployment may serve others."""
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        project_refit_job.apply(args=(run.project.pk,), throw=True)
+        run.counters["refits"] += 1
+    finally:
+        celery_app.conf.task_always_eager = eager
+    project = Project.objects.get(pk=run.project.pk)
+    answers_approve_due(
+        project=project,
+        now=timezone.now() + timedelta(days=project.auto_approve_days, seconds=1),
+    )
