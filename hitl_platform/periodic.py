@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -23,13 +24,16 @@ class InProcessScheduler:
     def __init__(self, schedule: dict, clock: Callable[[], float] = time.monotonic) -> None:
         self.schedule = schedule
         self.clock = clock
-        app.loader.import_default_modules()  # registers every app's jobs, as a worker does
+        self._jobs_loaded = False
         self.next_run = {
             name: clock() + float(entry["schedule"]) for name, entry in schedule.items()
         }
 
     def run_due(self) -> list[str]:
         """Run every job whose time has come; returns their names. A failing job is logged."""
+        if not self._jobs_loaded:
+            app.loader.import_default_modules()  # registers every app's jobs, as a worker does
+            self._jobs_loaded = True
         ran = []
         for name, entry in self.schedule.items():
             now = self.clock()
@@ -46,6 +50,8 @@ class InProcessScheduler:
         return ran
 
     def loop(self, tick: float = 5.0) -> None:
+        while not apps.ready:  # started from AppConfig.ready(): let Django finish loading first
+            time.sleep(0.5)
         while True:
             close_old_connections()  # a long-lived thread must not keep a dead connection
             self.run_due()
