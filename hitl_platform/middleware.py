@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 
 logger = logging.getLogger("hitl_platform.database")
@@ -13,7 +13,8 @@ UNAVAILABLE = "The service is briefly unavailable (database connection lost). No
 
 def database_unavailable(request) -> HttpResponse:
     """The response for a lost connection; the transaction was rolled back, so nothing is half-written."""
-    close_old_connections()  # drop the dead connection; the next request opens a new one
+    # The dead connection is dropped when the request finishes (Django's close_old_connections on
+    # request_finished, with CONN_HEALTH_CHECKS); the next request opens a new one.
     wants_json = request.path.startswith("/api/") or "application/json" in request.headers.get(
         "Accept", ""
     )
