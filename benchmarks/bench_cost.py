@@ -184,6 +184,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "cost.png"))
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument(
+        "--refit-minutes",
+        type=float,
+        default=60.0,
+        help="simulated minutes between periodic refits (refits also follow every 1/20 of the "
+        "answers); 60 keeps the large datasets' runs short",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="bench_cost_"))
@@ -201,6 +208,8 @@ def main() -> None:
                 str(ROOT / "benchmarks" / "data" / r["name"]),
                 "--gold-share",
                 "0",
+                "--refit-minutes",
+                str(args.refit_minutes),
             ]
             budget = REWARD * int(round(mv3[1]))
             work.append((r, "equal", [*common, "--budget", str(budget)]))

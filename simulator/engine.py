@@ -92,6 +92,7 @@ class SimulationConfig:
     abandon: float = 0.02  # share of leases a worker walks away from (they expire)
     max_tasks: int | None = None  # simulate only the first N tasks of the dataset
     blocking: bool = True  # the project's blocking rules (off: nobody is blocked)
+    refit_minutes: float = 5.0  # simulated minutes between periodic refits (beat: 5)
 
     def check(self) -> None:
         if self.policy not in POLICIES:
@@ -118,6 +119,8 @@ class SimulationConfig:
             raise SimulationError("--refit-every must be at least 1")
         if not 0.0 <= self.abandon < 1.0:
             raise SimulationError("--abandon must be in [0, 1)")
+        if self.refit_minutes <= 0:
+            raise SimulationError("--refit-minutes must be positive")
         if self.max_tasks is not None and self.max_tasks < 2:
             raise SimulationError("--max-tasks must be at least 2")
 
@@ -276,7 +279,8 @@ class _Loop:
                 None if tasks is None else {self.pk_of[t] for t in tasks if t in self.pk_of}
             )
         self.idle = [0] * len(workers)
-        self.next_job = dict(SCHEDULE)
+        self.schedule = {**SCHEDULE, "refit": 60.0 * run.config.refit_minutes}
+        self.next_job = dict(self.schedule)
 
     def at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=seconds)
@@ -364,7 +368,7 @@ class _Loop:
             due = self.next_job[name]
             if due > t:
                 return
-            self.next_job[name] = due + SCHEDULE[name]
+            self.next_job[name] = due + self.schedule[name]
             self.job(name, due)
 
     def job(self, name: str, t: float) -> None:

@@ -116,6 +116,7 @@ def run_results(run: Run, *, with_labels: bool = True) -> dict:
             "refit_every": project.refit_every,
             "abandon": run.config.abandon,
             "blocking": run.config.blocking,
+            "refit_minutes": run.config.refit_minutes,
         },
         "items": len(items),
         "gold_items_given": len(run.given_gold),

@@ -118,6 +118,12 @@ class Command(BaseCommand):
             "--max-tasks", type=int, help="Simulate only the first N tasks of the dataset."
         )
         parser.add_argument(
+            "--refit-minutes",
+            type=float,
+            default=5.0,
+            help="Simulated minutes between periodic refits (default 5, as Celery beat).",
+        )
+        parser.add_argument(
             "--no-blocking",
             action="store_true",
             help="Turn the project's blocking rules off (a replay then keeps every worker).",
@@ -167,6 +173,7 @@ class Command(BaseCommand):
             abandon=opts["abandon"],
             max_tasks=opts["max_tasks"],
             blocking=not opts["no_blocking"],
+            refit_minutes=opts["refit_minutes"],
         )
         progress = None if opts["quiet"] else stderr_progress
         if opts["verbosity"] < 2:  # one line per refit and job is noise next to the progress
