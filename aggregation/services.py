@@ -124,34 +124,85 @@ def conservative_posterior(*, item: Item, project: Project) -> np.ndarray:
     return p / p.sum()
 
 
-def confident_enough(*, item: Item, proba: np.ndarray, project: Project) -> bool:
+ModelVote = tuple  # (voter_confusion B×K×K, confidence bin, label code): the model's answer
+
+
+def model_vote(*, item: Item, project: Project, votes: dict | None = None) -> ModelVote | None:
+    """The pre-labeler's vote on ``item`` as ``(voter_confusion, bin, label code)``; ``None`` when
+    the item has no vote or its model version is no better than chance (do no harm).
+
+    ``votes`` (``{version pk: voter_confusion}`` of the project's useful versions) saves the query
+    when deciding many items; without it, one query for items that carry a vote, none otherwise.
+    """
+    if item.model_version_id is None or not item.model_label:
+        return None
+    if votes is None:
+        row = (
+            ModelVersion.objects.filter(pk=item.model_version_id, is_useful=True)
+            .values_list("voter_confusion", flat=True)
+            .first()
+        )
+        confusion = None if row is None else np.asarray(row)
+    else:
+        confusion = votes.get(item.model_version_id)
+    if confusion is None:
+        return None
+    return confusion, item.model_bin or 0, project.labels.index(item.model_label)
+
+
+def useful_votes(project: Project) -> dict:
+    """``{version pk: voter_confusion}`` of the project's model versions better than chance."""
+    return {
+        pk: np.asarray(confusion)
+        for pk, confusion in ModelVersion.objects.filter(
+            project=project, is_useful=True
+        ).values_list("pk", "voter_confusion")
+    }
+
+
+def required_answers(*, project: Project, vote: ModelVote | None) -> int:
+    """People's answers an item needs before it can be final: the project's minimum overlap, of
+    which a useful model vote counts as one (never fewer than one person)."""
+    return max(1, project.min_overlap - 1) if vote is not None else project.min_overlap
+
+
+def confident_enough(
+    *, item: Item, proba: np.ndarray, project: Project, vote: ModelVote | None = None
+) -> bool:
     """The stopping rule: may ``item`` stop getting answers with label ``argmax(proba)``?
 
-    Both: its minimum answers and ``proba`` (its posterior under the current worker model)
-    reaching the target; and the *conservative* posterior (``conservative_posterior``) reaching
-    the target on the same label. Stopping on a posterior that a sparse refit made over-confident
-    is the trap this avoids: alone, the per-worker posterior finalizes items on the say of one or
-    two workers believed excellent on little evidence. An item carrying the pre-labeler's vote is
-    judged on ``proba`` alone (the model's vote is calibrated apart, on held-out labels).
+    Both: its minimum answers (``required_answers``) and ``proba`` (its posterior under the
+    current worker model, with the model's ``vote`` if any) reaching the target; and the
+    *conservative* posterior (``conservative_posterior``, with the same vote) reaching the target
+    on the same label. Stopping on a posterior that a sparse refit made over-confident is the trap
+    this avoids: alone, the per-worker posterior finalizes items on the say of one or two workers
+    believed excellent on little evidence. The model's vote is calibrated apart (out of fold), so
+    it enters both posteriors as it is.
     """
     best = int(np.argmax(proba))
-    if item.answers_count < project.min_overlap or proba[best] < project.target_confidence:
+    if (
+        item.answers_count < required_answers(project=project, vote=vote)
+        or proba[best] < project.target_confidence
+    ):
         return False
-    if item.model_label:
-        return True
     safe = conservative_posterior(item=item, project=project)
+    if vote is not None:
+        safe = combine(safe, *vote)
     return int(np.argmax(safe)) == best and safe[best] >= project.target_confidence
 
 
-def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
+def item_decide(
+    *, item: Item, proba: np.ndarray, project: Project, vote: ModelVote | None = None
+) -> bool:
     """Set an item's confidence and status from its posterior; returns whether anything changed.
 
-    Final when the stopping rule (``confident_enough``) holds: the most likely label reaches the
-    target confidence under the per-worker model and under a conservative one, with the item's
-    minimum answers; review when it has its maximum answers and is still uncertain; open
-    otherwise. Gold items and items a person decided in review keep their label. An item already
-    final with the same label stays final without re-reading its answers (a refit re-decides
-    every item; only a change of label or a confidence below the target re-opens it).
+    ``proba`` is the posterior from people's answers and, when ``vote`` is given, the model's vote
+    (``combine``). Final when the stopping rule (``confident_enough``) holds: the most likely
+    label reaches the target confidence under the per-worker model and under a conservative one,
+    with the item's minimum answers; review when it has its maximum answers and is still
+    uncertain; open otherwise. Gold items and items a person decided in review keep their label.
+    An item already final with the same label stays final without re-reading its answers (a refit
+    re-decides every item; only a change of label or a confidence below the target re-opens it).
     """
     if item.gold_label or item.label_source in (Item.Source.GOLD, Item.Source.REVIEW):
         return False
@@ -162,9 +213,9 @@ def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
         item.status == "final"
         and item.final_label == project.labels[best]
         and item.confidence >= project.target_confidence
-        and item.answers_count >= project.min_overlap
+        and item.answers_count >= required_answers(project=project, vote=vote)
     )
-    if keeps or confident_enough(item=item, proba=proba, project=project):
+    if keeps or confident_enough(item=item, proba=proba, project=project, vote=vote):
         if item.status != "final":
             item.finalized_on = timezone.localdate()
         item.status, item.final_label, item.label_source = "final", project.labels[best], "crowd"
@@ -175,6 +226,15 @@ def item_decide(*, item: Item, proba: np.ndarray, project: Project) -> bool:
         item.status, item.final_label, item.label_source = "open", "", ""
         item.finalized_on = None
     return before != (item.status, item.final_label, item.confidence, item.label_source)
+
+
+def item_reassess(*, item: Item, project: Project) -> bool:
+    """Re-decide one item after a new answer: people's posterior, the model's vote if useful."""
+    vote = model_vote(item=item, project=project)
+    proba = item_posterior(item=item, project=project)
+    if vote is not None:
+        proba = combine(proba, *vote)
+    return item_decide(item=item, proba=proba, project=project, vote=vote)
 
 
 @dataclass
@@ -293,12 +353,7 @@ def _refit(*, project: Project) -> RefitResult:
         )
 
     # Item decisions, against the counts the snapshot saw, with the model's vote where useful.
-    votes = {
-        pk: np.asarray(confusion)
-        for pk, confusion in ModelVersion.objects.filter(
-            project=project, is_useful=True
-        ).values_list("pk", "voter_confusion")
-    }
+    votes = useful_votes(project)
     seen = np.bincount(answers.task, minlength=answers.n_tasks)
     changed = 0
     ids = [int(t) for t in answers.task_ids if int(t) not in gold_items]
@@ -316,10 +371,10 @@ def _refit(*, project: Project) -> RefitResult:
                 if item.answers_count != seen[t]:
                     continue  # answered meanwhile: that submit decided it with fresher data
                 proba = estimator.proba_[t]
-                vote = votes.get(item.model_version_id)
-                if vote is not None and item.model_label:  # the model: one more voter
-                    proba = combine(proba, vote, item.model_bin or 0, code[item.model_label])
-                if item_decide(item=item, proba=proba, project=project):
+                vote = model_vote(item=item, project=project, votes=votes)
+                if vote is not None:  # the model: one more voter
+                    proba = combine(proba, *vote)
+                if item_decide(item=item, proba=proba, project=project, vote=vote):
                     dirty.append(item)
             Item.objects.bulk_update(
                 dirty,

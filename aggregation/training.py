@@ -181,19 +181,3 @@ def _vote_and_label(
             )
             predicted += len(items)
     return predicted, auto
-
-
-def model_vote_of(*, item: Item, project: Project):
-    """The item's model vote as ``(voter_confusion, bin, label_code)``, or None (no useful vote)."""
-    if item.model_version_id is None or not item.model_label:
-        return None
-    version = ModelVersion.objects.only("is_useful", "voter_confusion").get(
-        pk=item.model_version_id
-    )
-    if not version.is_useful:
-        return None
-    return (
-        np.asarray(version.voter_confusion),
-        item.model_bin or 0,
-        project.labels.index(item.model_label),
-    )

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from aggregation.learning import parse_number
+
+#: Import columns the platform reads itself; an item field of the same name is not imported.
+RESERVED_COLUMNS = frozenset({"external_id", "gold_label", "audit_label"})
 
 
 class DatasetError(ValueError):
@@ -113,6 +119,24 @@ def load_dataset(path: str | Path) -> Dataset:
     )
 
 
+def model_features(dataset: Dataset) -> dict[str, list[str]]:
+    """The pre-labeler's features a requester would pick for this dataset's ``items.csv``.
+
+    A column is numeric when at least 95% of its non-blank values read as numbers (``"$179.00"``
+    does); every other column is text. Empty when the dataset has no item fields.
+    """
+    text, numeric = [], []
+    for column in dataset.item_columns:
+        if column in RESERVED_COLUMNS:
+            continue
+        values = [v for f in dataset.items.values() if (v := f.get(column, "").strip())]
+        if not values:
+            continue
+        parsed = sum(1 for v in values if not math.isnan(parse_number(v)))
+        (numeric if parsed >= 0.95 * len(values) else text).append(column)
+    return {"text": text, "numeric": numeric} if text or numeric else {}
+
+
 def gold_split(dataset: Dataset, share: float, rng: np.random.Generator) -> tuple[set, set]:
     """Split the gold tasks: ``share`` of them given to the platform as gold (control) items, the
     rest kept hidden for scoring. Only tasks with answers are eligible as either."""
@@ -127,8 +151,7 @@ def gold_split(dataset: Dataset, share: float, rng: np.random.Generator) -> tupl
 def items_csv(dataset: Dataset, given_gold: set[str], hidden_gold: set[str]) -> bytes:
     """The import file: one row per task; gold given as ``gold_label``, hidden gold as
     ``audit_label`` (kept from workers and quality control, used only to measure accuracy)."""
-    reserved = {"external_id", "gold_label", "audit_label"}
-    fields = [c for c in dataset.item_columns if c not in reserved]
+    fields = [c for c in dataset.item_columns if c not in RESERVED_COLUMNS]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["external_id", "gold_label", "audit_label", *fields])

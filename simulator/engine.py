@@ -49,7 +49,7 @@ from workers.models import Worker, WorkerStanding
 from workers.services import worker_create
 
 from .crowd import Crowd, ReplayCrowd, SyntheticCrowd
-from .data import Dataset, gold_split, items_csv
+from .data import Dataset, gold_split, items_csv, model_features
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ SKIP_SECONDS = 2.0
 SCHEDULE = {"expire": 60.0, "refit": 300.0, "approve": 300.0, "mature": 3600.0}
 POLICIES = ("dynamic", "fixed")
 WORKER_KINDS = ("replay", "synthetic")
-MODEL_UNAVAILABLE = "the model is not available yet"
 NO_BLOCKING = {
     "block_gold_accuracy": 0.0,
     "block_estimated_accuracy": 0.0,
@@ -99,8 +98,6 @@ class SimulationConfig:
             raise SimulationError(f"--policy must be one of {', '.join(POLICIES)}")
         if self.workers not in WORKER_KINDS:
             raise SimulationError(f"--workers must be one of {', '.join(WORKER_KINDS)}")
-        if self.model:
-            raise SimulationError(MODEL_UNAVAILABLE)
         if self.overlap is not None and self.overlap < 1:
             raise SimulationError("--overlap must be at least 1")
         if self.policy == "fixed" and self.overlap is None:
@@ -150,7 +147,24 @@ def make_crowd(dataset: Dataset, config: SimulationConfig, rng: np.random.Genera
 def project_settings(
     dataset: Dataset, config: SimulationConfig, crowd: Crowd, n_tasks: int, n_gold: int
 ) -> dict:
-    """The project a requester would set up for this simulation."""
+    """The project a requester would set up for this simulation.
+
+    With the model on, it reads every item field (``simulator.data.model_features``), trains first
+    at 50 final labels and retrains after every tenth of the items (at least 100) newly labeled;
+    the auto-label threshold, spot-check rate and model share are the project defaults.
+    """
+    model = {}
+    if config.model:
+        features = model_features(dataset)
+        if not features:
+            raise SimulationError(
+                f"--model on needs item fields: {dataset.name} has no items.csv to learn from"
+            )
+        model = {
+            "model_enabled": True,
+            "model_features": features,
+            "model_retrain_every": max(100, n_tasks // 10),
+        }
     if isinstance(crowd, ReplayCrowd):
         per_task: dict[str, int] = {}
         for t, _, _ in dataset.answers:
@@ -175,7 +189,8 @@ def project_settings(
     expected = min(capacity, int(budget / config.reward))
     refit_every = config.refit_every or max(50, expected // 20)
     return {
-        "name": f"Simulation: {dataset.name} ({config.workers}, {config.policy})",
+        "name": f"Simulation: {dataset.name} ({config.workers}, {config.policy}"
+        + (", model)" if config.model else ")"),
         "description": "Created by the crowd simulator (manage.py simulate).",
         "labels": dataset.labels,
         "reward": config.reward,
@@ -190,6 +205,7 @@ def project_settings(
         "aggregation_method": config.method,
         "refit_every": refit_every,
         **({} if config.blocking else NO_BLOCKING),
+        **model,
     }
 
 

@@ -25,6 +25,7 @@ from aggregation import encode, make_estimator
 from billing.models import LedgerEntry, Movement
 from billing.selectors import ledger_mismatches
 from hitl_platform import money
+from reports.selectors import model_passes
 from tasks.models import Assignment, Item, Project
 from workers.models import WorkerStanding
 
@@ -76,17 +77,26 @@ def run_results(run: Run, *, with_labels: bool = True) -> dict:
     consensus = consensus_labels(project)
     items = list(
         Item.objects.filter(project=project, gold_label="").values_list(
-            "pk", "external_id", "status", "final_label", "audit_label", "answers_count"
+            "pk",
+            "external_id",
+            "status",
+            "final_label",
+            "audit_label",
+            "answers_count",
+            "label_source",
         )
     )
     labels: dict[str, str] = {}
     status_count: dict[str, int] = {}
-    for pk, ext, status, final, _, n in items:
+    source_count: dict[str, int] = {}
+    for pk, ext, status, final, _, n, source in items:
         status_count[status] = status_count.get(status, 0) + 1
+        if status == "final":
+            source_count[source] = source_count.get(source, 0) + 1
         label = final if status == "final" and final else (consensus.get(pk) if n else None)
         if label:
             labels[ext] = label
-    hidden = [(ext, audit) for _, ext, _, _, audit, _ in items if audit]
+    hidden = [(ext, audit) for _, ext, _, _, audit, _, _ in items if audit]
     scored = [(labels[ext], audit) for ext, audit in hidden if ext in labels]
     correct = sum(1 for got, want in scored if got == want)
     accuracy = correct / len(scored) if scored else None
@@ -132,6 +142,8 @@ def run_results(run: Run, *, with_labels: bool = True) -> dict:
         "ledger_ok": not ledger_mismatches(project=project),
         "labeled_items": len(labels),
         "items_by_status": status_count,
+        "final_by_source": source_count,
+        "model_share": round(source_count.get("model", 0) / len(labels), 6) if labels else 0.0,
         "accuracy": None if accuracy is None else round(accuracy, 6),
         "accuracy_items": len(scored),
         "accuracy_correct": correct,
@@ -144,7 +156,12 @@ def run_results(run: Run, *, with_labels: bool = True) -> dict:
         "events": dict(run.counters),
         "simulated_hours": round(run.simulated_seconds / 3600, 3),
         "wall_seconds": round(run.wall_seconds, 2),
-        "model_versions": [],  # the pre-labeler is not built yet (see --model)
+        "model": run.config.model,
+        "model_features": project.model_features if run.config.model else {},
+        "model_versions": [
+            {**row, "created_at": row["created_at"].isoformat()}
+            for row in model_passes(project=project)
+        ],
     }
     if with_labels:
         report["final_labels"] = labels
@@ -180,8 +197,30 @@ def summary_lines(report: dict) -> list[str]:
         f"{report['events']['expired']} leases expired, {report['events']['skips']} skips, "
         f"{report['blocked_workers']} workers blocked",
         f"time                {report['simulated_hours']} simulated hours in {report['wall_seconds']} s",
-        "model versions      none (the model is not available yet)",
     ]
+    versions = report["model_versions"]
+    if not report["model"]:
+        lines.append("model               off")
+    elif not versions:
+        lines.append("model               on; never trained (too few final labels)")
+    else:
+        lines.append(
+            f"model               on; {len(versions)} versions, labeled "
+            f"{report['final_by_source'].get('model', 0)} items alone "
+            f"({report['model_share']:.1%} of the labels)"
+        )
+        for v in versions:
+            measured = (
+                f"{v['measured_accuracy']:.1%} on {v['measured_count']} audited"
+                if v["measured_accuracy"] is not None
+                else "not audited"
+            )
+            lines.append(
+                f"  v{v['version']}: trained on {v['n_train']}, out-of-fold {v['cv_accuracy']:.1%}"
+                f"{'' if v['is_useful'] else ' (no better than chance: labels nothing)'}; "
+                f"labeled {v['labeled_by_model']} alone ({measured}), "
+                f"{v['labeled_by_people']} by people with its vote"
+            )
     return lines
 
 

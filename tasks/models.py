@@ -287,7 +287,8 @@ class Item(models.Model):
     )
     priority = models.FloatField(
         default=0.0,
-        help_text="Routing key: the current confidence, 0 before any answer (lowest is served first).",
+        help_text="Routing key: the current confidence; before any answer 0, or 1 with the model on "
+        "(lowest is served first).",
     )
     leases_count = models.PositiveIntegerField(
         default=0, help_text="Leases held on the item now (kept by the claim/submit services)."
@@ -320,9 +321,10 @@ class Item(models.Model):
         ]
         indexes = [
             # The claim query: open, non-gold items of a project, least confident first, then
-            # fewest answers, then oldest. Partial, so it stays small as items become final.
+            # fewest answers, then fewest answers on the way (live leases), then oldest.
+            # Partial, so it stays small as items become final.
             models.Index(
-                fields=["project", "priority", "answers_count", "id"],
+                fields=["project", "priority", "answers_count", "leases_count", "id"],
                 condition=Q(status="open", gold_label=""),
                 name="item_open_routing",
             ),

@@ -19,7 +19,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
-from aggregation.services import item_decide, item_posterior
+from aggregation.services import item_reassess
 from audit.services import audit_record
 from billing.services import counters_move, release_entry, reserve_entry
 from hitl_platform import money
@@ -116,7 +116,9 @@ def _pick_gold(*, project: Project, worker: Worker) -> Item | None:
 
 def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -> Item | None:
     """The open item where one more answer is worth most: least confident first, then fewest
-    answers, then oldest; never one the worker has touched; never past the maximum overlap."""
+    answers, then fewest live leases (answers on the way: many workers arriving at once spread
+    over the items instead of piling onto the first one), then oldest; never one the worker has
+    touched; never past the maximum overlap."""
     qs = Item.objects.filter(project=project, status=Item.Status.OPEN, gold_label="").filter(
         answers_count__lt=project.max_overlap - F("leases_count")
     )
@@ -124,7 +126,7 @@ def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -
         qs = qs.filter(eligible)
     return (
         qs.filter(_unanswered_by(worker))
-        .order_by("priority", "answers_count", "id")
+        .order_by("priority", "answers_count", "leases_count", "id")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
@@ -327,7 +329,7 @@ def _answer_store(*, assignment: Assignment, project: Project, label: str, now: 
     item.answers_count += 1
     item.leases_count -= 1
     if assignment.kind == Assignment.Kind.TASK:
-        item_decide(item=item, proba=item_posterior(item=item, project=project), project=project)
+        item_reassess(item=item, project=project)
     item.save(
         update_fields=[
             "answers_count",

@@ -93,6 +93,17 @@ def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResul
     return parse_items(data, fmt=fmt, labels=project.labels, existing_ids=existing)
 
 
+def unstarted_priority(project: Project) -> float:
+    """The routing key of an item nobody has answered yet (lowest is served first).
+
+    0: people spread first answers over every item before adding second ones. With the model on,
+    1: people finish the items they started (each final label is a training label) before
+    starting new ones, so the items nobody started wait for the model's vote, which sets their
+    key to its confidence (the least sure go to people first) or labels them alone.
+    """
+    return 1.0 if project.model_enabled else 0.0
+
+
 def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason: str = "") -> int:
     """Import every item of ``data`` into ``project`` or none of them.
 
@@ -113,6 +124,7 @@ def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason:
             payload=row.payload,
             gold_label=row.gold_label,
             audit_label=row.audit_label,
+            priority=unstarted_priority(project),
             **(
                 {
                     "finalized_on": timezone.localdate(),

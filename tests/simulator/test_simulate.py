@@ -68,6 +68,25 @@ def test_a_replay_buys_recorded_answers_pays_them_and_scores_on_hidden_gold_only
     assert report["model_versions"] == []
 
 
+def test_with_the_model_on_the_project_trains_on_the_items_and_reports_each_pass(db):
+    music = load_dataset(DATA / "music_genre")
+    run = simulate(music, SimulationConfig(model=True, gold_share=0, max_tasks=150, seed=1))
+    report = run_results(run)
+    project = run.project
+    assert project.model_enabled and report["model"]
+    assert report["model_features"] == {"text": [], "numeric": music.item_columns}
+    first = report["model_versions"][0]
+    assert first["version"] == 1 and first["n_train"] >= project.model_min_labels == 50
+    final = Item.objects.filter(project=project, status="final", gold_label="")
+    assert sum(report["final_by_source"].values()) == final.count()
+    # What the model labeled alone cost nothing; the share is of every label the run produced.
+    by_model = final.filter(label_source="model")
+    assert report["final_by_source"].get("model", 0) == by_model.count()
+    assert not by_model.exclude(answers_count=0).exists()
+    assert report["model_share"] == pytest.approx(by_model.count() / report["labeled_items"])
+    assert report["ledger_ok"]
+
+
 def test_synthetic_workers_can_buy_any_overlap(db):
     bluebirds = load_dataset(DATA / "bluebirds")
     config = SimulationConfig(
@@ -131,7 +150,7 @@ def test_the_command_prints_the_summary_and_writes_json(db, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "on"], "the model is not available yet"),
+        (["--model", "on"], "--model on needs item fields: bluebirds has no items.csv"),
         (["--policy", "fixed"], "--policy fixed needs --overlap N"),
         (["--target", "1.5"], "--target must be between 0.5 and 0.999"),
         (["--gold-share", "1"], "--gold-share must be in [0, 1)"),

@@ -124,6 +124,25 @@ def test_people_get_the_items_the_model_is_least_sure_of_first(feature_project, 
     assert served.priority == min(voted.values_list("priority", flat=True))
 
 
+@pytest.mark.parametrize("model_on", [True, False])
+def test_with_the_model_on_people_finish_items_before_starting_new_ones(
+    feature_project, make_worker, model_on
+):
+    """The model learns from final labels: with it on, the second person gets the item the first
+    one answered (it becomes a label sooner); with it off, first answers spread over the items."""
+    project = feature_project(
+        gold=0, exam_size=0, gold_rate=0, min_overlap=2, max_overlap=3, model_enabled=model_on
+    )
+    if not model_on:
+        project.model_features = {}
+        project.save(update_fields=["model_features"])
+    a, b = make_worker(), make_worker()
+    first = assignment_claim(worker=a, project=project)
+    answer_submit(assignment=first, worker=a, label=project.truth[first.item.external_id])
+    second = assignment_claim(worker=b, project=project)
+    assert (second.item_id == first.item_id) is model_on
+
+
 def test_a_model_no_better_than_chance_labels_nothing_and_changes_no_routing(
     feature_project, make_worker
 ):
@@ -137,6 +156,35 @@ def test_a_model_no_better_than_chance_labels_nothing_and_changes_no_routing(
     assert not Item.objects.filter(label_source="model").exists()
     assert dict(Item.objects.filter(project=project).values_list("pk", "priority")) == before
     assert "no better than chance" in AuditEvent.objects.get(action="model.train").reason
+
+
+@pytest.mark.parametrize("informative", [True, False])
+def test_a_useful_model_vote_counts_as_one_of_the_minimum_answers(
+    feature_project, make_worker, informative
+):
+    """With a minimum overlap of 2, a person agreeing with a useful model settles an item alone
+    (one answer bought instead of two); a model no better than chance changes nothing."""
+    project = feature_project(
+        n=150,
+        informative=informative,
+        gold=40,  # the expert seed: enough for a first training before anyone answers
+        min_overlap=2,
+        max_overlap=3,
+        target_confidence=0.9,
+        auto_label_threshold=1.0,  # it votes, it labels nothing alone
+    )
+    version = project_train(project=project)
+    assert version.is_useful == informative
+    label_by_people(project, [make_worker() for _ in range(3)], 300)
+    project_refit_job.delay(project.pk)
+    final = Item.objects.filter(project=project, gold_label="", status="final")
+    assert final.count() >= 20 and set(final.values_list("label_source", flat=True)) == {"crowd"}
+    singles = final.filter(answers_count=1)
+    if informative:
+        assert singles.count() >= 20
+        assert all(i.final_label == project.truth[i.external_id] for i in singles)
+    else:
+        assert not singles.exists()
 
 
 def test_the_model_never_trains_on_its_own_labels(feature_project, make_worker):

@@ -40,6 +40,17 @@ def test_claim_serves_least_confident_then_fewest_answers_then_oldest(live_proje
     assert order == ["t2", "t1", "t0"]
 
 
+def test_workers_arriving_together_spread_over_the_unanswered_items(live_project, make_worker):
+    """A live lease is an answer on the way: while unanswered, unleased items remain, nobody is
+    sent to an item someone else is already answering (no pile-up on the oldest item)."""
+    project = live_project(tasks=4, max_overlap=5, min_overlap=3)
+    leases = [assignment_claim(worker=make_worker(), project=project) for _ in range(4)]
+    assert len({lease.item_id for lease in leases}) == 4
+    # Once every item has an answer on the way, the fifth worker doubles up (the oldest).
+    fifth = assignment_claim(worker=make_worker(), project=project)
+    assert fifth.item_id == min(lease.item_id for lease in leases)
+
+
 def test_claim_never_gives_a_worker_the_same_item_twice(live_project, worker):
     project = live_project(tasks=3)
     seen = [answer(worker, project).item_id for _ in range(3)]

@@ -95,7 +95,7 @@ class Command(BaseCommand):
             "--model",
             choices=("on", "off"),
             default="off",
-            help="The pre-labeler as a voter: only off for now.",
+            help="on: the project trains the pre-labeler on the item fields (items.csv) and lets it vote and label what it is sure of; off (default): people only.",
         )
         parser.add_argument(
             "--method",
