@@ -9,11 +9,12 @@ For each shared dataset (real crowd answers with gold):
   clamped; ``simulator.baselines``), and Dawid-Skene on every recorded answer;
 - the platform's dynamic policy, replayed through the real services by ``manage.py simulate``
   (replayed workers, no gold given, every gold label hidden and scoring), twice: with the budget
-  of fixed overlap 3 (equal answers bought) and with an unlimited budget at target 0.95.
-Each simulation runs in a subprocess on a fresh SQLite database. Prints a Markdown table and
-writes a plot of accuracy against answers bought (``--plot``, default docs/cost.png).
-The model (pre-labeler) is not part of these runs (``--model`` is not available in the simulator
-yet).
+  of fixed overlap 3 (equal answers bought) and with an unlimited budget at target 0.95;
+- where the dataset has item fields (``items.csv``), the dynamic policy at target 0.95 once more
+  with the model on (``--model on``): the human-in-the-loop figures of docs/hitl.md.
+Each simulation runs in a subprocess on a fresh SQLite database. Prints two Markdown tables
+(cost, and model on/off) and writes a plot of accuracy against answers bought (``--plot``,
+default docs/cost.png).
 """
 
 import argparse
@@ -95,6 +96,7 @@ def baselines(name: str, seeds: int) -> dict:
         "curve": curve,
         "ds_all": accuracy_of(dataset, everything, "ds"),
         "mv_all": accuracy_of(dataset, everything, "mv"),
+        "has_items": bool(dataset.items),
     }
 
 
@@ -122,6 +124,7 @@ def plot(results: list[dict], path: Path) -> None:
         for key, marker, label in (
             ("equal", "*", "dynamic, budget of overlap 3"),
             ("free", "D", "dynamic, target 0.95"),
+            ("model", "P", "dynamic + model, target 0.95"),
         ):
             rep = r["dynamic"].get(key)
             if rep:
@@ -177,6 +180,31 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def model_table(results: list[dict]) -> str:
+    """The dynamic policy at target 0.95 with the model off and on (datasets with item fields)."""
+    lines = [
+        "| dataset | tasks | model off: answers | accuracy | **model on: answers** | accuracy "
+        "| answers saved | accuracy change | labeled by the model alone | model versions |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        on = r["dynamic"].get("model")
+        if not on:
+            continue
+        off = r["dynamic"]["free"]
+        saved = 1 - on["answers_bought"] / off["answers_bought"]
+        useful = sum(1 for v in on["model_versions"] if v["is_useful"])
+        lines.append(
+            f"| {r['name']} | {r['tasks']:,} | {off['answers_bought']:,} "
+            f"| {100 * off['accuracy']:.2f} | **{on['answers_bought']:,}** "
+            f"| {100 * on['accuracy']:.2f} | **{saved:+.0%}** "
+            f"| {100 * (on['accuracy'] - off['accuracy']):+.2f} "
+            f"| {on['final_by_source'].get('model', 0):,} ({on['model_share']:.0%}) "
+            f"| {len(on['model_versions'])} ({useful} useful) |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
@@ -184,6 +212,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "cost.png"))
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--no-model", action="store_true", help="skip the runs with the model on")
     parser.add_argument(
         "--refit-minutes",
         type=float,
@@ -214,8 +243,11 @@ def main() -> None:
             budget = REWARD * int(round(mv3[1]))
             work.append((r, "equal", [*common, "--budget", str(budget)]))
             work.append((r, "free", [*common, "--target", "0.95"]))
+            if r["has_items"] and not args.no_model:
+                work.append((r, "model", [*common, "--target", "0.95", "--model", "on"]))
         for r in results:
             r["dynamic"] = {}
+        work.sort(key=lambda w: -w[0]["recorded"])  # the longest first: the run ends sooner
         log(f"{len(work)} simulations, {args.jobs} at a time")
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = [
@@ -230,6 +262,8 @@ def main() -> None:
         for rep in r["dynamic"].values():
             rep.pop("final_labels", None)
     print(table(results))
+    print()
+    print(model_table(results))
     plot(results, Path(args.plot))
     print(f"\nPlot: {args.plot}. Whole run {time.perf_counter() - started:.0f} s.")
     if args.json:
