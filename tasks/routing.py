@@ -193,9 +193,11 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         if item is None:  # fewer gold items than the exam asks: decide on what was answered
             _exam_decide(standing=standing, project=project, final=True)
     if standing.state == WorkerStanding.State.BLOCKED:
+        _release(project_id=project.pk, leases=freed)  # the expired lease's money goes back
         return NotAllowed(f"You are blocked in this project: {standing.blocked_reason}")
     if standing.state == WorkerStanding.State.QUALIFIED:
-        if project.remaining < project.reward:
+        if project.remaining + sum((a.reward for a in freed), money.ZERO) < project.reward:
+            _release(project_id=project.pk, leases=freed)
             return BudgetExhausted("The budget of this project is used up.")
         if project.gold_rate and _random.random() < project.gold_rate:
             kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)

@@ -7,6 +7,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from billing.models import LedgerEntry, Movement
+from billing.selectors import ledger_mismatches
 from hitl_platform.errors import ApplicationError, NotAllowed
 from tasks.models import Assignment, Item, Project
 from tasks.routing import (
@@ -18,6 +20,7 @@ from tasks.routing import (
     assignments_expire,
 )
 from workers.models import WorkerStanding
+from workers.services import standing_block
 
 
 def answer(worker, project, label="pos", now=None):
@@ -210,6 +213,36 @@ def test_no_claim_when_the_budget_cannot_pay_one_more_answer(live_project, make_
     project.refresh_from_db()
     assert project.reserved == Decimal("0.80") and project.spent == 0
     assert Assignment.objects.count() == 2
+
+
+def test_a_blocked_worker_coming_back_after_their_lease_expired_frees_its_money(
+    live_project, worker
+):
+    project = live_project(tasks=3)
+    t0 = timezone.now() - timedelta(hours=2)
+    lease = assignment_claim(worker=worker, project=project, now=t0)
+    standing = WorkerStanding.objects.get(worker=worker, project=project)
+    standing_block(standing=standing, reason="Too fast.", rule="manual")
+    with pytest.raises(NotAllowed, match="blocked"):
+        assignment_claim(worker=worker, project=project)  # the lease expired meanwhile
+    lease.refresh_from_db()
+    project.refresh_from_db()
+    assert lease.status == "expired" and project.reserved == 0
+    assert LedgerEntry.objects.filter(assignment=lease, movement=Movement.RELEASE).count() == 1
+    assert not ledger_mismatches(project=project)
+
+
+def test_the_money_of_a_workers_own_expired_lease_pays_their_next_one(live_project, worker):
+    """A budget of exactly one answer, held by the worker's expired lease: claiming again frees
+    it and leases the next item, instead of calling the budget used up."""
+    project = live_project(tasks=3, reward=Decimal("0.50"), budget=Decimal("0.50"))
+    t0 = timezone.now() - timedelta(hours=2)
+    first = assignment_claim(worker=worker, project=project, now=t0)
+    second = assignment_claim(worker=worker, project=project)
+    assert second is not None and second.pk != first.pk
+    project.refresh_from_db()
+    assert project.status == "active" and project.reserved == Decimal("0.50")
+    assert not ledger_mismatches(project=project)
 
 
 def test_claims_stop_when_the_project_is_not_active(live_project, worker):
