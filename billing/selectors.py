@@ -43,7 +43,8 @@ def all_balances() -> dict[tuple[str, int], Decimal]:
 
 
 def ledger_mismatches(*, project) -> list[str]:
-    """The tripwire: every place where a project's counters disagree with its ledger."""
+    """The tripwire: every place where a project's counters disagree with its ledger, or its
+    reservation with the leases and answers that hold money."""
     project = type(project).objects.get(pk=project.pk)  # the counters as stored, not as passed
     problems = []
     funded = LedgerEntry.objects.filter(movement=Movement.FUND, project=project).aggregate(
@@ -62,4 +63,12 @@ def ledger_mismatches(*, project) -> list[str]:
         problems.append(f"reserved {project.reserved} but ledger says {reserved}")
     if budget_left != money.quantize(project.budget - project.spent - project.reserved):
         problems.append(f"budget balance {budget_left} does not match the counters")
+    # What is reserved is exactly what live leases and undecided answers hold.
+    held = project.assignments.filter(status__in=["leased", "submitted"]).aggregate(
+        s=Sum("reward")
+    )["s"] or Decimal(0)
+    if money.quantize(held) != money.quantize(project.reserved):
+        problems.append(
+            f"reserved {project.reserved} but live leases and undecided answers hold {held}"
+        )
     return problems
