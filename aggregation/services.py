@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aggregation import encode, make_estimator, posterior
 from aggregation.learning import combine
+from hitl_platform.db import rows_update
 from tasks.models import Assignment, Item, ModelVersion, Project
 from workers.models import WorkerStanding
 
@@ -340,7 +341,8 @@ def _refit(*, project: Project) -> RefitResult:
             )
             w = standing.worker_id
             standing.median_seconds = statistics.median(times[w]) if w in times else None
-        WorkerStanding.objects.bulk_update(
+        rows_update(
+            WorkerStanding,
             standings,
             [
                 "confusion",
@@ -349,7 +351,6 @@ def _refit(*, project: Project) -> RefitResult:
                 "gold_accuracy",
                 "median_seconds",
             ],
-            batch_size=500,
         )
 
     # Item decisions, against the counts the snapshot saw, with the model's vote where useful.
@@ -376,10 +377,10 @@ def _refit(*, project: Project) -> RefitResult:
                     proba = combine(proba, *vote)
                 if item_decide(item=item, proba=proba, project=project, vote=vote):
                     dirty.append(item)
-            Item.objects.bulk_update(
+            rows_update(
+                Item,
                 dirty,
                 ["status", "final_label", "confidence", "priority", "label_source", "finalized_on"],
-                batch_size=500,
             )
             changed += len(dirty)
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from aggregation.learning import FeatureSpec, PreLabeler, combine
 from audit.services import audit_record
+from hitl_platform.db import rows_update
 from tasks.models import Item, ModelVersion, Project
 
 from .services import project_worker_model
@@ -164,7 +165,8 @@ def _vote_and_label(
                     item.finalized_on = today
                     room -= 1
                     auto += 1
-            Item.objects.bulk_update(
+            rows_update(
+                Item,
                 items,
                 [
                     "model_version",
@@ -177,7 +179,6 @@ def _vote_and_label(
                     "label_source",
                     "finalized_on",
                 ],
-                batch_size=500,
             )
             predicted += len(items)
     return predicted, auto
