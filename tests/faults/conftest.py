@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
+from hitl_platform import jobs
 from hitl_platform.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ def broker(redis_server, monkeypatch):
     """This process queues jobs on the private Redis for real (not eagerly)."""
     # Celery reads CELERY_BROKER_URL from the environment before its configuration.
     monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
+    monkeypatch.setattr(jobs, "_broker_down_until", 0.0)  # no backoff left over, none left behind
     saved = celery_app.conf.task_always_eager, celery_app.conf.broker_url
     celery_app.conf.task_always_eager, celery_app.conf.broker_url = False, redis_server.url
     _reset_producer_pool()
