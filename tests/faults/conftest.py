@@ -122,7 +122,8 @@ class CeleryWorker:
         self.procs: list[subprocess.Popen] = []
         self.log = tempfile.NamedTemporaryFile("w+", prefix="celery-", suffix=".log")  # noqa: SIM115
 
-    def start(self) -> subprocess.Popen:
+    def start(self, queue: str = "celery") -> subprocess.Popen:
+        """A worker on ``queue``; it is ready a few seconds later (jobs wait in Redis meanwhile)."""
         env = {
             **os.environ,
             "DATABASE_URL": database_url_of_tests(),
@@ -130,7 +131,8 @@ class CeleryWorker:
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "hitl_platform", "worker", "--pool=solo"]
-            + ["--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+            + ["-Q", queue, "--without-heartbeat", "--without-gossip", "--without-mingle"]
+            + ["--loglevel=INFO"],
             cwd=ROOT,
             env=env,
             stdout=self.log,
