@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import kombu.pools
 import pytest
 from django.db import connection
 
@@ -94,8 +95,9 @@ def redis_server():
 
 
 def _reset_producer_pool() -> None:
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    """Drop this process's broker connections, so the next job opens one to the current URL
+    (kombu keeps its pools in a registry: close and forget them all, as Celery does on fork)."""
+    kombu.pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
