@@ -114,7 +114,8 @@ def test_a_refit_killed_midway_is_redone_after_a_restart(live_project, make_work
         control = outcome(project)
         transaction.set_rollback(True)
     assert outcome(project) == before
-    assert control != before, "the refit must change labels or skills, or the test proves nothing"
+    # The refit changes both, or comparing with it proves nothing.
+    assert control[0] != before[0] and control[1] != before[1]
 
     project_refit_job.delay(project.pk)
     # Kill it once it has written the new skills and before it finished the items.
@@ -133,8 +134,10 @@ def test_a_refit_killed_midway_is_redone_after_a_restart(live_project, make_work
         f"the refit finished before the kill ({time.monotonic() - started:.1f} s): make it longer"
     )
     assert project.refit_started_at is not None  # the dead refit's claim is still on the project
-    assert outcome(project)[1] == control[1]  # half-done: the skills are new ...
-    assert outcome(project)[0] != control[0]  # ... the labels are not
+    # Half-done: the new skills are stored, the items are as before or all re-decided (one
+    # transaction for these 200), and the project does not know it was refitted.
+    assert outcome(project)[1] == control[1]
+    assert outcome(project)[0] in (before[0], control[0])
 
     # After the restart: the killed job's message stays unacknowledged in Redis until its
     # visibility timeout (an hour); the next periodic pass (≤ 5 min) queues the refit again,
