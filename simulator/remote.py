@@ -9,6 +9,11 @@ replayed worker is given an item they never answered (the API has no eligibility
 deployment runs its own jobs (refits, expiry, approval). Afterwards the project is refitted and
 its due answers approved through the local services, and the report is read from the database.
 
+Every HTTP status is counted (``http_201``, ``http_500``, …; ``errors`` for broken connections),
+5xx answers also per endpoint (``5xx POST /api/v1/assignments/{id}/submit/``). A caller may pass
+its own ``counts`` dict to watch them live, and an ``accepted`` list that receives the id of every
+assignment whose submit the server accepted (200), to check later that each is stored exactly once.
+
 Only loopback URLs are accepted, and every run is bounded by a request count and a deadline.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import re
 import secrets
 import socket
 import threading
@@ -42,6 +48,7 @@ from .engine import Run, SimulationConfig, SimulationError, setup
 IDLE_TRIES = 2
 IDLE_SLEEP = 0.2
 TIMEOUT = 30.0
+_ID = re.compile(r"/\d+/")
 
 
 @dataclass
@@ -111,6 +118,8 @@ class _Client:
             self._count("errors")
             return 0, None
         self._count(f"http_{response.status}")
+        if response.status >= 500:
+            self._count(f"5xx POST {_ID.sub('/{id}/', path)}")
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:
@@ -128,7 +137,11 @@ def simulate_remote(
     options: RemoteOptions,
     *,
     progress: Callable[[str], None] | None = None,
+    counts: dict[str, int] | None = None,
+    accepted: list[int] | None = None,
 ) -> Run:
+    """Run the crowd against ``options.url``; ``counts`` and ``accepted``, when given, are filled
+    live (the counters as in ``run.counters``; the assignment ids of accepted submits)."""
     scheme, host, port = loopback_address(options.url)
     if options.threads < 1:
         raise SimulationError("--threads must be at least 1")
@@ -143,14 +156,16 @@ def simulate_remote(
     )
     ext_of = dict(run.project.items.values_list("pk", "external_id"))
     budget = _Budget(options.max_requests, options.time_limit)
-    counts: dict[str, int] = {"answers": 0, "skips": 0, "claims": 0, "late": 0}
+    counts = {} if counts is None else counts
+    counts.update({"answers": 0, "skips": 0, "claims": 0, "late": 0})
+    accepted = [] if accepted is None else accepted
     lock = threading.Lock()
     names = [w.user.username for w in workers]
     shares = [list(range(i, len(workers), options.threads)) for i in range(options.threads)]
 
     def drive(mine: list[int]) -> None:
         client = _Client(scheme, host, port, budget, counts, lock)
-        _drive(client, crowd, mine, names, password, run.project.pk, ext_of, counts, lock)
+        _drive(client, crowd, mine, names, password, run.project.pk, ext_of, counts, lock, accepted)
 
     threads = [
         threading.Thread(target=drive, args=(share,), daemon=True) for share in shares if share
@@ -179,7 +194,7 @@ def simulate_remote(
     return run
 
 
-def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock):
+def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock, accepted):
     tokens: dict[int, str] = {}
     idle = dict.fromkeys(mine, 0)
     active = list(mine)
@@ -221,10 +236,12 @@ def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, coun
             status, _ = client.post(
                 f"/api/v1/assignments/{body['id']}/submit/", {"label": label}, token=tokens[i]
             )
+            if status is None:  # the run ended before the submit was sent
+                return
             with lock:
                 counts["answers" if status == 200 else "late"] += 1
-            if status is None:
-                return
+                if status == 200:
+                    accepted.append(body["id"])
 
 
 def _settle(run: Run) -> None:
