@@ -2,12 +2,14 @@
 
 The project and the worker accounts are created through the local services on the deployment's
 database (run the command with the same ``DATABASE_URL`` as the server). Then each thread drives
-a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker, then
-``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403 blocked or paused, 409 budget
-used up), and ``POST /api/v1/assignments/{id}/submit/`` with the label, or ``…/skip/`` when a
-replayed worker is given an item they never answered (the API has no eligibility filter). The
-deployment runs its own jobs (refits, expiry, approval). Afterwards the project is refitted and
-its due answers approved through the local services, and the report is read from the database.
+a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker (again after a
+timeout, 429 or 5xx, up to three tries: many workers logging in at once queue up behind the
+password hashing), then ``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403
+blocked or paused, 409 budget used up), and ``POST /api/v1/assignments/{id}/submit/`` with the
+label, or ``…/skip/`` when a replayed worker is given an item they never answered (the API has no
+eligibility filter). The deployment runs its own jobs (refits, expiry, approval). Afterwards
+the project is refitted and its due answers approved through the local services, and the report
+is read from the database.
 
 Every HTTP status is counted (``http_201``, ``http_500``, …; ``errors`` for broken connections),
 5xx answers also per endpoint (``5xx POST /api/v1/assignments/{id}/submit/``). A caller may pass
@@ -47,6 +49,8 @@ from .engine import Run, SimulationConfig, SimulationError, setup
 
 IDLE_TRIES = 2
 IDLE_SLEEP = 0.2
+LOGIN_TRIES = 3  # a login lost to a timeout or a busy server (0, 429, 5xx) is tried again
+LOGIN_RETRY_SLEEP = 1.0
 TIMEOUT = 30.0
 _ID = re.compile(r"/\d+/")
 
@@ -197,6 +201,7 @@ def simulate_remote(
 def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock, accepted):
     tokens: dict[int, str] = {}
     idle = dict.fromkeys(mine, 0)
+    logins = dict.fromkeys(mine, 0)
     active = list(mine)
     while active and not client.budget.stop.is_set():
         for i in list(active):
@@ -205,7 +210,12 @@ def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, coun
                     "/api/v1/auth/token/", {"username": names[i], "password": password}
                 )
                 if status != 200:
-                    active.remove(i)
+                    logins[i] += 1
+                    retry = status is not None and (status in (0, 429) or status >= 500)
+                    if not retry or logins[i] >= LOGIN_TRIES:
+                        active.remove(i)
+                    else:
+                        time.sleep(LOGIN_RETRY_SLEEP)
                     continue
                 tokens[i] = body["token"]
             status, body = client.post(
