@@ -2,12 +2,12 @@
 
 The project and the worker accounts are created through the local services on the deployment's
 database (run the command with the same ``DATABASE_URL`` as the server). Then each thread drives
-a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker (again after a
-timeout, 429 or 5xx, up to three tries: many workers logging in at once queue up behind the
-password hashing), then ``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403
-blocked or paused, 409 budget used up), and ``POST /api/v1/assignments/{id}/submit/`` with the
-label, or ``…/skip/`` when a replayed worker is given an item they never answered (the API has no
-eligibility filter). The deployment runs its own jobs (refits, expiry, approval). Afterwards
+a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker, then
+``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403 blocked or paused, 409 budget
+used up), and ``POST /api/v1/assignments/{id}/submit/`` with the label, or ``…/skip/`` when a
+replayed worker is given an item they never answered (the API has no eligibility filter). Logins,
+claims and submits are sent again after a timeout, 429 or 5xx (up to three tries), as a real client
+would: many workers logging in at once queue up behind the password hashing. The deployment runs its own jobs (refits, expiry, approval). Afterwards
 the project is refitted and its due answers approved through the local services, and the report
 is read from the database.
 
@@ -49,8 +49,8 @@ from .engine import Run, SimulationConfig, SimulationError, setup
 
 IDLE_TRIES = 2
 IDLE_SLEEP = 0.2
-LOGIN_TRIES = 3  # a login lost to a timeout or a busy server (0, 429, 5xx) is tried again
-LOGIN_RETRY_SLEEP = 1.0
+TRIES = 3  # a request lost to a timeout or a busy server (0, 429, 5xx) is sent again
+RETRY_SLEEP = 1.0
 TIMEOUT = 30.0
 _ID = re.compile(r"/\d+/")
 
@@ -130,6 +130,18 @@ class _Client:
             payload = None
         return response.status, payload
 
+    def post_again(self, path: str, body: dict | None = None, token: str | None = None):
+        """``post``, sent again after a timeout, 429 or 5xx, up to ``TRIES`` in all. For the
+        requests that are safe to repeat: a login, a claim (it returns the worker's live lease)
+        and a submit (a second one returns the first result). Every try is counted."""
+        for attempt in range(TRIES):
+            status, payload = self.post(path, body, token)
+            transient = status is not None and (status in (0, 429) or status >= 500)
+            if not transient or attempt == TRIES - 1:
+                break
+            time.sleep(RETRY_SLEEP)
+        return status, payload
+
     def _count(self, key: str) -> None:
         with self.lock:
             self.counts[key] = self.counts.get(key, 0) + 1
@@ -201,24 +213,18 @@ def simulate_remote(
 def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock, accepted):
     tokens: dict[int, str] = {}
     idle = dict.fromkeys(mine, 0)
-    logins = dict.fromkeys(mine, 0)
     active = list(mine)
     while active and not client.budget.stop.is_set():
         for i in list(active):
             if i not in tokens:
-                status, body = client.post(
+                status, body = client.post_again(
                     "/api/v1/auth/token/", {"username": names[i], "password": password}
                 )
                 if status != 200:
-                    logins[i] += 1
-                    retry = status is not None and (status in (0, 429) or status >= 500)
-                    if not retry or logins[i] >= LOGIN_TRIES:
-                        active.remove(i)
-                    else:
-                        time.sleep(LOGIN_RETRY_SLEEP)
+                    active.remove(i)
                     continue
                 tokens[i] = body["token"]
-            status, body = client.post(
+            status, body = client.post_again(
                 f"/api/v1/projects/{project_id}/assignments/", token=tokens[i]
             )
             if status is None:
@@ -243,7 +249,7 @@ def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, coun
                 with lock:
                     counts["skips"] += 1
                 continue
-            status, _ = client.post(
+            status, _ = client.post_again(
                 f"/api/v1/assignments/{body['id']}/submit/", {"label": label}, token=tokens[i]
             )
             if status is None:  # the run ended before the submit was sent
