@@ -23,46 +23,29 @@ import multiprocessing as mp
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from stack import (
+    django_script,
+    fresh_database,
+    log,
+    manage,
+    stack_env,
+    start_celery_worker,
+    start_gunicorn,
+    stop,
+    wait_for_server,
+)
+
 PORT = 8765
 DB_NAME = "hitl_bench"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/5")
 MAX_REQUESTS_PER_THREAD = 200_000
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def env() -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
-        "CELERY_BROKER_URL": REDIS,
-        "DEBUG": "false",
-        "SECRET_KEY": "benchmark-only-" + "x" * 40,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-        "CONN_MAX_AGE": "60",
-    }
-
-
-def manage(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env(),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
+    return stack_env(DB_NAME, REDIS)
 
 
 SETUP = r"""
@@ -96,47 +79,9 @@ print(json.dumps({"project": project.pk, "tokens": tokens}))
 
 CHECK = r"""
 import json, sys
-from collections import Counter
-from decimal import Decimal
-from django.db.models import Count, Q, Sum
-from tasks.models import Assignment, Item, Project
-project = Project.objects.get(pk=int(sys.argv[1]))
-accepted = set(json.load(open(sys.argv[2])))
-answered = Assignment.objects.filter(project=project, status__in=Assignment.ANSWERED)
-ids = list(answered.values_list("pk", flat=True))
-v = {}
-v["stored_not_accepted_or_lost"] = len(set(ids) ^ accepted)
-v["duplicate_rows"] = len(ids) - len(set(ids))
-over = Item.objects.filter(project=project, gold_label="").annotate(
-    a=Count("assignments", filter=Q(assignments__status__in=Assignment.ANSWERED)),
-    l=Count("assignments", filter=Q(assignments__status="leased")),
-)
-v["items_over_max_overlap"] = sum(1 for i in over if i.a + i.l > project.max_overlap)
-v["item_counters_wrong"] = sum(1 for i in over if (i.answers_count, i.leases_count) != (i.a, i.l))
-pairs = Counter(answered.values_list("item_id", "worker_id"))
-v["worker_twice_on_item"] = sum(1 for c in pairs.values() if c > 1)
-held = Assignment.objects.filter(project=project, status__in=["leased", "submitted"]).aggregate(s=Sum("reward"))["s"] or Decimal(0)
-v["reserved_mismatch"] = str(project.reserved - held)
-v["over_budget"] = project.spent + project.reserved > project.budget
-print(json.dumps({"answers": len(ids), "violations": v}))
+from benchmarks.stack import answer_violations
+print(json.dumps(answer_violations(int(sys.argv[1]), json.load(open(sys.argv[2])))))
 """
-
-
-def django_script(code: str, *args: str) -> str:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hitl_platform.settings'); django.setup()\n"
-            + code,
-            *args,
-        ],
-        cwd=ROOT,
-        env=env(),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def request(method: str, path: str, token: str | None = None, body: dict | None = None):
@@ -230,64 +175,18 @@ def _ping_loop(args):
     return count[0]
 
 
-def wait_for_server() -> None:
-    for _ in range(100):
-        try:
-            if request("GET", "/healthz")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
-
-
 def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
-    import psycopg
-
     log(f"[{n_items:,} items] creating database {DB_NAME}…")
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    manage("migrate", "--noinput", "-v0")
+    fresh_database(DB_NAME)
+    manage(env(), "migrate", "--noinput", "-v0")
     log(f"[{n_items:,} items] importing items, creating {n_workers} workers with tokens…")
-    setup = json.loads(django_script(SETUP, str(n_items), str(n_workers)))
+    setup = json.loads(django_script(env(), SETUP, str(n_items), str(n_workers)))
     project, tokens = setup["project"], setup["tokens"]
     log(f"[{n_items:,} items] starting gunicorn (4 sync workers) and a Celery worker…")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "hitl_platform.wsgi",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "2048",
-        ],
-        cwd=ROOT,
-        env=env(),
-    )
-    celery = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "hitl_platform",
-            "worker",
-            "--concurrency=1",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env(),
-    )
+    server = start_gunicorn(env(), PORT, workers=4)
+    celery = start_celery_worker(env())
     try:
-        wait_for_server()
+        wait_for_server(PORT)
         log(f"[{n_items:,} items] ceiling: /readyz for 15 s…")
         ceiling = trivial_ceiling(15, n_workers)
         log(f"[{n_items:,} items] {n_workers} simulated workers for {seconds:.0f} s…")
@@ -300,10 +199,7 @@ def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
             )
         elapsed = time.time() - started
     finally:
-        server.terminate()
-        celery.terminate()
-        server.wait(30)
-        celery.wait(30)
+        stop(server, celery)
     latencies = sorted(x for p in parts for x in p["latencies"])
     accepted = [a for p in parts for a in p["accepted"]]
     statuses: dict = {}
@@ -312,7 +208,7 @@ def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
             statuses[k] = statuses.get(k, 0) + v
     path = Path("/tmp") / "bench_accepted.json"
     path.write_text(json.dumps(accepted))
-    check = json.loads(django_script(CHECK, str(project), str(path)))
+    check = json.loads(django_script(env(), CHECK, str(project), str(path)))
     q = statistics.quantiles(latencies, n=100)
     return {
         "items": n_items,

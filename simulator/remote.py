@@ -5,9 +5,16 @@ database (run the command with the same ``DATABASE_URL`` as the server). Then ea
 a share of the workers in real time: ``POST /api/v1/auth/token/`` once per worker, then
 ``POST /api/v1/projects/{id}/assignments/`` (201 work, 204 none, 403 blocked or paused, 409 budget
 used up), and ``POST /api/v1/assignments/{id}/submit/`` with the label, or ``…/skip/`` when a
-replayed worker is given an item they never answered (the API has no eligibility filter). The
-deployment runs its own jobs (refits, expiry, approval). Afterwards the project is refitted and
-its due answers approved through the local services, and the report is read from the database.
+replayed worker is given an item they never answered (the API has no eligibility filter). Logins,
+claims and submits are sent again after a timeout, 429 or 5xx (up to three tries), as a real client
+would: many workers logging in at once queue up behind the password hashing. The deployment runs its own jobs (refits, expiry, approval). Afterwards
+the project is refitted and its due answers approved through the local services, and the report
+is read from the database.
+
+Every HTTP status is counted (``http_201``, ``http_500``, …; ``errors`` for broken connections),
+5xx answers also per endpoint (``5xx POST /api/v1/assignments/{id}/submit/``). A caller may pass
+its own ``counts`` dict to watch them live, and an ``accepted`` list that receives the id of every
+assignment whose submit the server accepted (200), to check later that each is stored exactly once.
 
 Only loopback URLs are accepted, and every run is bounded by a request count and a deadline.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import re
 import secrets
 import socket
 import threading
@@ -41,7 +49,10 @@ from .engine import Run, SimulationConfig, SimulationError, setup
 
 IDLE_TRIES = 2
 IDLE_SLEEP = 0.2
+TRIES = 3  # a request lost to a timeout or a busy server (0, 429, 5xx) is sent again
+RETRY_SLEEP = 1.0
 TIMEOUT = 30.0
+_ID = re.compile(r"/\d+/")
 
 
 @dataclass
@@ -111,11 +122,25 @@ class _Client:
             self._count("errors")
             return 0, None
         self._count(f"http_{response.status}")
+        if response.status >= 500:
+            self._count(f"5xx POST {_ID.sub('/{id}/', path)}")
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:
             payload = None
         return response.status, payload
+
+    def post_again(self, path: str, body: dict | None = None, token: str | None = None):
+        """``post``, sent again after a timeout, 429 or 5xx, up to ``TRIES`` in all. For the
+        requests that are safe to repeat: a login, a claim (it returns the worker's live lease)
+        and a submit (a second one returns the first result). Every try is counted."""
+        for attempt in range(TRIES):
+            status, payload = self.post(path, body, token)
+            transient = status is not None and (status in (0, 429) or status >= 500)
+            if not transient or attempt == TRIES - 1:
+                break
+            time.sleep(RETRY_SLEEP)
+        return status, payload
 
     def _count(self, key: str) -> None:
         with self.lock:
@@ -128,7 +153,11 @@ def simulate_remote(
     options: RemoteOptions,
     *,
     progress: Callable[[str], None] | None = None,
+    counts: dict[str, int] | None = None,
+    accepted: list[int] | None = None,
 ) -> Run:
+    """Run the crowd against ``options.url``; ``counts`` and ``accepted``, when given, are filled
+    live (the counters as in ``run.counters``; the assignment ids of accepted submits)."""
     scheme, host, port = loopback_address(options.url)
     if options.threads < 1:
         raise SimulationError("--threads must be at least 1")
@@ -143,14 +172,16 @@ def simulate_remote(
     )
     ext_of = dict(run.project.items.values_list("pk", "external_id"))
     budget = _Budget(options.max_requests, options.time_limit)
-    counts: dict[str, int] = {"answers": 0, "skips": 0, "claims": 0, "late": 0}
+    counts = {} if counts is None else counts
+    counts.update({"answers": 0, "skips": 0, "claims": 0, "late": 0})
+    accepted = [] if accepted is None else accepted
     lock = threading.Lock()
     names = [w.user.username for w in workers]
     shares = [list(range(i, len(workers), options.threads)) for i in range(options.threads)]
 
     def drive(mine: list[int]) -> None:
         client = _Client(scheme, host, port, budget, counts, lock)
-        _drive(client, crowd, mine, names, password, run.project.pk, ext_of, counts, lock)
+        _drive(client, crowd, mine, names, password, run.project.pk, ext_of, counts, lock, accepted)
 
     threads = [
         threading.Thread(target=drive, args=(share,), daemon=True) for share in shares if share
@@ -179,21 +210,21 @@ def simulate_remote(
     return run
 
 
-def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock):
+def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, counts, lock, accepted):
     tokens: dict[int, str] = {}
     idle = dict.fromkeys(mine, 0)
     active = list(mine)
     while active and not client.budget.stop.is_set():
         for i in list(active):
             if i not in tokens:
-                status, body = client.post(
+                status, body = client.post_again(
                     "/api/v1/auth/token/", {"username": names[i], "password": password}
                 )
                 if status != 200:
                     active.remove(i)
                     continue
                 tokens[i] = body["token"]
-            status, body = client.post(
+            status, body = client.post_again(
                 f"/api/v1/projects/{project_id}/assignments/", token=tokens[i]
             )
             if status is None:
@@ -218,13 +249,15 @@ def _drive(client, crowd: Crowd, mine, names, password, project_id, ext_of, coun
                 with lock:
                     counts["skips"] += 1
                 continue
-            status, _ = client.post(
+            status, _ = client.post_again(
                 f"/api/v1/assignments/{body['id']}/submit/", {"label": label}, token=tokens[i]
             )
+            if status is None:  # the run ended before the submit was sent
+                return
             with lock:
                 counts["answers" if status == 200 else "late"] += 1
-            if status is None:
-                return
+                if status == 200:
+                    accepted.append(body["id"])
 
 
 def _settle(run: Run) -> None:
