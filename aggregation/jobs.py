@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from celery import shared_task
 from django.db import DatabaseError, connection
+from django.db.models import F
 
 from hitl_platform.jobs import enqueue
 from tasks.models import Project
@@ -58,6 +59,7 @@ def project_refit_job(self, project_id: int) -> None:
     killed refit is redone by the next job (the redelivery or the periodic pass), not 30 minutes
     later.
     """
+    follow_up = False
     with refit_lock(project_id) as mine:
         if not mine:
             logger.info("refit of project %s skipped: another job is refitting it", project_id)
@@ -73,6 +75,13 @@ def project_refit_job(self, project_id: int) -> None:
             standings_apply_rules(project=project)
             if training_due(project=project):
                 project_train(project=project)
+            # Submits queue a refit once per crossing of ``refit_every``; if that many answers
+            # came in while this one ran, the next refit is due now.
+            follow_up = Project.objects.filter(
+                pk=project_id, answers_since_refit__gte=F("refit_every")
+            ).exists()
+    if follow_up:
+        enqueue(project_refit_job, project_id)
 
 
 @shared_task(bind=True, acks_late=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -310,14 +310,26 @@ def answer_submit(
                 )
             item = _answer_store(assignment=locked, project=project, label=label, now=now)
             _standing_count(standing=standing, assignment=locked, item=item, project=project)
-            Project.objects.filter(pk=project.pk).update(
-                answers_since_refit=F("answers_since_refit") + 1
-            )
-            if project.answers_since_refit + 1 >= project.refit_every:
+            if _answers_since_refit_add(project.pk) == project.refit_every:
+                # The crossing: one job per refit cycle, however many answers arrive while it
+                # waits or runs (the job queues a follow-up if the count is past it again).
                 enqueue_on_commit(project_refit_job, project.pk)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
     return SubmitResult(locked.status, locked.reward, item.status)
+
+
+def _answers_since_refit_add(project_id: int) -> int:
+    """Count one more answer toward the project's next refit and return the new count. Exact:
+    the update holds the project's row until commit, so concurrent submits count one by one."""
+    table = connection.ops.quote_name(Project._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET answers_since_refit = answers_since_refit + 1 "  # noqa: S608
+            "WHERE id = %s RETURNING answers_since_refit",
+            [project_id],
+        )
+        return cursor.fetchone()[0]
 
 
 def _answer_store(*, assignment: Assignment, project: Project, label: str, now: datetime) -> Item:

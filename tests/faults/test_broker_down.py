@@ -28,7 +28,8 @@ def api_client(worker) -> APIClient:
 def test_submits_while_redis_is_down_are_stored_and_their_refit_runs_when_it_is_back(
     live_project, make_worker, broker, celery_workers, caplog
 ):
-    project = live_project(tasks=60, min_overlap=1, max_overlap=1, refit_every=4)
+    # 12 answers before the outage, 36 during it: the 20th answer, in the outage, queues the refit.
+    project = live_project(tasks=60, min_overlap=1, max_overlap=1, refit_every=20)
     project.refresh_from_db()
     workers = [make_worker() for _ in range(6)]
     clients = [api_client(w) for w in workers]
@@ -50,10 +51,10 @@ def test_submits_while_redis_is_down_are_stored_and_their_refit_runs_when_it_is_
                 slowest = max(slowest, time.monotonic() - started)
                 confirmed[claim.json()["id"]] = label
 
-    # Redis up, no worker yet: the refits queued now wait in Redis ...
+    # Redis up, no worker yet: nothing is due yet ...
     burst(rounds=2)
     assert broker.ping()
-    # ... and are lost with it: this Redis keeps nothing on disk.
+    # ... then it stops (this Redis keeps nothing on disk), and the refit falls due.
     broker.stop()
     outage = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="hitl_platform.jobs"):

@@ -4,10 +4,12 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from aggregation import jobs
 from aggregation.jobs import project_refit_job
 from aggregation.services import project_refit
 from audit.models import AuditEvent
-from tasks.models import Item
+from tasks import routing
+from tasks.models import Item, Project
 from tasks.routing import answer_submit, assignment_claim
 from workers.models import WorkerStanding
 
@@ -57,6 +59,47 @@ def test_refit_follows_every_n_answers_by_itself(
     project.refresh_from_db()
     assert project.refitted_at is not None and project.answers_since_refit == 0
     assert WorkerStanding.objects.get(worker=w).estimated_accuracy is not None
+
+
+def test_answers_arriving_while_a_refit_waits_queue_one_job_not_one_each(
+    live_project, make_worker, monkeypatch
+):
+    """A busy project must not flood the queue: past ``refit_every`` the submits queue one refit
+    (the crossing), not one per answer while that refit waits or runs."""
+    queued = []
+    monkeypatch.setattr(routing, "enqueue_on_commit", lambda job, *args: queued.append(args))
+    project = live_project(tasks=10, refit_every=3, max_overlap=1, min_overlap=1)
+    w = make_worker()
+    for _ in range(8):
+        answer(w, project, "pos")
+    project.refresh_from_db()
+    assert project.answers_since_refit == 8 and queued == [(project.pk,)]
+
+
+def test_a_refit_that_finds_enough_new_answers_queues_the_next(
+    live_project, make_worker, monkeypatch
+):
+    project = live_project(tasks=10, refit_every=3, max_overlap=1, min_overlap=1)
+    monkeypatch.setattr(routing, "enqueue_on_commit", lambda job, *args: None)
+    w = make_worker()
+    for _ in range(3):
+        answer(w, project, "pos")
+    followed = []
+    monkeypatch.setattr(jobs, "enqueue", lambda job, *args: followed.append(args))
+    refit = jobs.project_refit
+
+    def refit_while_answers_arrive(*, project):
+        result = refit(project=project)
+        Project.objects.filter(pk=project.pk).update(answers_since_refit=4)  # came in meanwhile
+        return result
+
+    monkeypatch.setattr(jobs, "project_refit", refit_while_answers_arrive)
+    jobs.project_refit_job.delay(project.pk)
+    assert followed == [(project.pk,)]
+    Project.objects.filter(pk=project.pk).update(answers_since_refit=0)
+    monkeypatch.setattr(jobs, "project_refit", refit)
+    jobs.project_refit_job.delay(project.pk)
+    assert followed == [(project.pk,)]  # nothing new: no follow-up
 
 
 def test_low_gold_accuracy_blocks_with_its_reason(live_project, make_worker):
