@@ -292,11 +292,15 @@ def _refit(*, project: Project) -> RefitResult:
     )
     k = len(project.labels)
     code = {label: i for i, label in enumerate(project.labels)}
-    gold_items = dict(
-        Item.objects.filter(project=project, pk__in=answers.task_ids.tolist())
-        .exclude(gold_label="")
-        .values_list("pk", "gold_label")
-    )
+    # Known labels, clamped: gold items, and items an expert settled (source ``review``).
+    gold_items = {
+        pk: gold or final
+        for pk, gold, final in Item.objects.filter(
+            project=project, pk__in=answers.task_ids.tolist()
+        )
+        .filter(~Q(gold_label="") | Q(label_source=Item.Source.REVIEW))
+        .values_list("pk", "gold_label", "final_label")
+    }
     task_code = {int(t): i for i, t in enumerate(answers.task_ids)}
     gold = {task_code[pk]: code[label] for pk, label in gold_items.items()}
     estimator = make_estimator(project.aggregation_method).fit(answers, gold=gold)

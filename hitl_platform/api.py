@@ -232,6 +232,11 @@ urlpatterns = [
         name="api-worker-unblock",
     ),
     path(
+        "v1/projects/<int:project_id>/workers/<int:worker_id>/expert/",
+        req.WorkerExpertApi.as_view(),
+        name="api-worker-expert",
+    ),
+    path(
         "v1/projects/<int:project_id>/workers/<int:worker_id>/bonus/",
         req.WorkerBonusApi.as_view(),
         name="api-worker-bonus",

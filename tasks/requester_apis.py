@@ -37,8 +37,9 @@ from rest_framework.views import APIView
 from billing.services import bonus_pay, budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
-from workers.models import WorkerStanding
-from workers.services import standing_unblock
+from tasks.routing import standing_get
+from workers.models import Worker, WorkerStanding
+from workers.services import standing_expert_set, standing_unblock
 
 from .apis import ErrorOutput
 from .approval import answer_decide
@@ -705,6 +706,7 @@ class WorkerStandingOutput(serializers.Serializer):
     worker = serializers.IntegerField(source="worker_id")
     worker_name = serializers.CharField(source="worker.user.get_username")
     state = serializers.ChoiceField(WorkerStanding.State.choices)
+    expert = serializers.BooleanField()
     blocked_reason = serializers.CharField(allow_blank=True)
     blocked_at = serializers.DateTimeField(allow_null=True)
     answers = serializers.IntegerField()
@@ -773,6 +775,30 @@ class WorkerUnblockApi(RequesterApi):
         if standing.state != WorkerStanding.State.BLOCKED:
             raise Conflict(f"{standing.worker} is not blocked in this project.")
         standing_unblock(standing=standing, actor=request.user, **data.validated_data)
+        return Response(WorkerStandingOutput(standing).data)
+
+
+class ExpertInput(StrictInput):
+    expert = serializers.BooleanField()
+
+
+class WorkerExpertApi(RequesterApi):
+    """Mark a worker as an expert in the project, or take it back (logged in the audit): an
+    expert's answer settles an item like a gold label, and items in review go to experts first."""
+
+    @extend_schema(request=ExpertInput, responses={200: WorkerStandingOutput, **errors(400, 404)})
+    def post(self, request, project_id: int, worker_id: int):
+        project = project_for(request, project_id, write=True)
+        worker = get_object_or_404(Worker, pk=worker_id)
+        data = ExpertInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        standing = standing_get(worker=worker, project=project)
+        standing_expert_set(
+            standing=standing, expert=data.validated_data["expert"], actor=request.user
+        )
+        standing = WorkerStanding.objects.select_related("worker__user", "project").get(
+            pk=standing.pk
+        )
         return Response(WorkerStandingOutput(standing).data)
 
 

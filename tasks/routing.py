@@ -114,6 +114,20 @@ def _pick_gold(*, project: Project, worker: Worker) -> Item | None:
     )
 
 
+def _pick_review(*, project: Project, worker: Worker) -> Item | None:
+    """For an expert: the oldest item in review (people reached the maximum overlap without
+    settling it) that nobody else is settling now and they have not answered."""
+    return (
+        Item.objects.filter(
+            project=project, status=Item.Status.REVIEW, gold_label="", leases_count=0
+        )
+        .filter(_unanswered_by(worker))
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
 def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -> Item | None:
     """The open item where one more answer is worth most: least confident first, then fewest
     answers, then fewest live leases (answers on the way: many workers arriving at once spread
@@ -199,7 +213,9 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         if project.remaining + sum((a.reward for a in freed), money.ZERO) < project.reward:
             _release(project_id=project.pk, leases=freed)
             return BudgetExhausted("The budget of this project is used up.")
-        if project.gold_rate and _random.random() < project.gold_rate:
+        if standing.expert:  # trusted: no control questions; what people could not settle first
+            kind, item = Assignment.Kind.TASK, _pick_review(project=project, worker=worker)
+        elif project.gold_rate and _random.random() < project.gold_rate:
             kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
         if item is None:
             kind = Assignment.Kind.TASK
@@ -308,7 +324,9 @@ def answer_submit(
                 raise ApplicationError(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
-            item = _answer_store(assignment=locked, project=project, label=label, now=now)
+            item = _answer_store(
+                assignment=locked, project=project, label=label, now=now, expert=standing.expert
+            )
             _standing_count(standing=standing, assignment=locked, item=item, project=project)
             if _answers_since_refit_add(project.pk) == project.refit_every:
                 # The crossing: one job per refit cycle, however many answers arrive while it
@@ -332,8 +350,11 @@ def _answers_since_refit_add(project_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _answer_store(*, assignment: Assignment, project: Project, label: str, now: datetime) -> Item:
-    """Store the answer on its locked lease and re-decide the item under its row lock."""
+def _answer_store(
+    *, assignment: Assignment, project: Project, label: str, now: datetime, expert: bool = False
+) -> Item:
+    """Store the answer on its locked lease and re-decide the item under its row lock; an
+    expert's answer settles the item (source ``review``, kept by refits like a gold label)."""
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
     assignment.status = Assignment.Status.SUBMITTED
     assignment.label = label
@@ -342,7 +363,11 @@ def _answer_store(*, assignment: Assignment, project: Project, label: str, now: 
     assignment.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
     item.answers_count += 1
     item.leases_count -= 1
-    if assignment.kind == Assignment.Kind.TASK:
+    if assignment.kind == Assignment.Kind.TASK and expert:
+        item.status, item.final_label, item.label_source = "final", label, Item.Source.REVIEW
+        item.confidence = item.priority = 1.0
+        item.finalized_on = timezone.localdate(now)
+    elif assignment.kind == Assignment.Kind.TASK:
         item_reassess(item=item, project=project)
     item.save(
         update_fields=[

@@ -7,7 +7,7 @@ from hitl_platform.errors import ApplicationError
 from tasks.admin import OwnedAdminMixin, action_form_page
 
 from .models import Worker, WorkerStanding
-from .services import standing_unblock
+from .services import standing_expert_set, standing_unblock
 
 
 @admin.register(Worker)
@@ -26,6 +26,7 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
         "worker",
         "project",
         "state",
+        "expert",
         "answers",
         "estimated_accuracy",
         "gold_accuracy",
@@ -33,10 +34,10 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
         "median_seconds",
         "blocked_reason",
     ]
-    list_filter = ["state"]
+    list_filter = ["state", "expert"]
     search_fields = ["worker__user__username"]
     list_select_related = ["worker__user", "project"]
-    actions = ["unblock", "bonus"]
+    actions = ["unblock", "mark_expert", "unmark_expert", "bonus"]
     readonly_fields = [f.name for f in WorkerStanding._meta.fields]
 
     def has_add_permission(self, request, obj=None):
@@ -50,6 +51,23 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
         for standing in queryset.filter(state=WorkerStanding.State.BLOCKED):
             standing_unblock(standing=standing, actor=request.user)
             self.message_user(request, f"{standing.worker} is unblocked.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected workers as experts", permissions=["change"])
+    def mark_expert(self, request, queryset):
+        for standing in queryset.select_related("project", "worker__user"):
+            standing_expert_set(standing=standing, expert=True, actor=request.user)
+        self.message_user(
+            request,
+            f"{queryset.count()} expert(s): their answers settle items, and items in review "
+            "go to them first.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Remove expert status of selected workers", permissions=["change"])
+    def unmark_expert(self, request, queryset):
+        for standing in queryset.select_related("project", "worker__user"):
+            standing_expert_set(standing=standing, expert=False, actor=request.user)
+        self.message_user(request, f"{queryset.count()} worker(s) are no longer experts.")
 
     @admin.action(description="Pay a bonus to selected workers…", permissions=["change"])
     def bonus(self, request, queryset):

@@ -40,6 +40,11 @@ class WorkerStanding(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.EXAM)
     blocked_reason = models.TextField(blank=True)
     blocked_at = models.DateTimeField(null=True, blank=True)
+    expert = models.BooleanField(
+        default=False,
+        help_text="Trusted by the requester: their answer settles an item like a gold label, "
+        "and items people could not settle (review) go to them first.",
+    )
     answers = models.PositiveIntegerField(default=0)
     exam_answers = models.PositiveSmallIntegerField(default=0)
     exam_correct = models.PositiveSmallIntegerField(default=0)

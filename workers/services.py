@@ -50,7 +50,7 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
         standings = (
             WorkerStanding.objects.select_for_update(of=("self",))
             .select_related("worker__user", "project")
-            .filter(project=project, state=WorkerStanding.State.QUALIFIED)
+            .filter(project=project, state=WorkerStanding.State.QUALIFIED, expert=False)
             .order_by("pk")
         )
         for standing in standings:
@@ -90,6 +90,32 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
                 standing_block(standing=standing, reason=reason, rule=rule, now=now)
                 blocked.append(standing)
     return blocked
+
+
+def standing_expert_set(*, standing: WorkerStanding, expert: bool, actor) -> None:
+    """A requester marks a worker as an expert in a project, or takes it back; logged.
+
+    An expert skips the exam (they are trusted), gets items in review before anything else and
+    settles an item with one answer (``tasks.routing``); automatic blocking rules leave them alone.
+    """
+    with transaction.atomic():
+        locked = WorkerStanding.objects.select_for_update().get(pk=standing.pk)
+        if locked.expert == expert:
+            return
+        locked.expert = expert
+        fields = ["expert"]
+        if expert and locked.state == WorkerStanding.State.EXAM:
+            locked.state = WorkerStanding.State.QUALIFIED
+            fields.append("state")
+        locked.save(update_fields=fields)
+        audit_record(
+            action="worker.expert" if expert else "worker.expert_removed",
+            reason=f"{'Marked' if expert else 'No longer'} an expert, by {actor}",
+            actor=actor,
+            project=locked.project,
+            worker=locked.worker,
+        )
+    standing.refresh_from_db()
 
 
 def standing_unblock(*, standing: WorkerStanding, actor, reason: str = "") -> None:

@@ -84,6 +84,13 @@ MATRIX = [
         W(200),
     ),
     (
+        "expert",
+        "post",
+        f"{P}/{{project}}/workers/{{worker}}/expert/",
+        {"expert": True},
+        W(200),
+    ),
+    (
         "bonus",
         "post",
         f"{P}/{{project}}/workers/{{worker}}/bonus/",
