@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -28,7 +28,7 @@ from hitl_platform.jobs import enqueue_on_commit
 from workers.models import Worker, WorkerStanding
 from workers.services import standing_block
 
-from .models import Assignment, Item, Project
+from .models import Assignment, Item, Project, RowReader, sql_insert, sql_update
 
 _random = random.SystemRandom()
 
@@ -41,6 +41,10 @@ class LeaseNotLive(Conflict):
     code = "lease_not_live"
 
 
+class NotYourAssignment(NotAllowed):
+    """Another worker's assignment (the API answers 404, as for one that does not exist)."""
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     status: str
@@ -49,6 +53,40 @@ class SubmitResult:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+# The claim and the submit of the common case run in hand-written SQL (see ``RowReader``): the
+# ORM's query compilation cost more than the database's work. The statements are the ORM's, in
+# the same lock order; SQLite runs them without row locks (its transactions are serialized).
+_SLOW = object()  # the hand-written path does not cover this case: take the general one
+_PROJECT = RowReader(Project, "p")
+_STANDING = RowReader(WorkerStanding, "s")
+_ASSIGNMENT = RowReader(Assignment, "a")
+_ITEM = RowReader(Item, "i")
+_ITEM_PAYLOAD = RowReader(Item, "i", ("payload",))
+
+
+def _for_update(of: str | None = None, skip_locked: bool = False) -> str:
+    """The row-lock clause of this database (none on SQLite)."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    sql = " FOR UPDATE"
+    if of and features.has_select_for_update_of:
+        sql += f" OF {of}"
+    if skip_locked and features.has_select_for_update_skip_locked:
+        sql += " SKIP LOCKED"
+    return sql
+
+
+def _fetchone(sql: str, params: list):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _execute(sql: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _release(*, project_id: int, leases: list[Assignment]) -> None:
@@ -66,8 +104,10 @@ def _release(*, project_id: int, leases: list[Assignment]) -> None:
 def _expire(assignment: Assignment) -> Assignment:
     """Expire one locked lease and free its slot on the item; the caller releases its money."""
     assignment.status = Assignment.Status.EXPIRED
-    assignment.save(update_fields=["status"])
-    Item.objects.filter(pk=assignment.item_id).update(leases_count=F("leases_count") - 1)
+    sql_update(connection, assignment, ["status"])
+    _execute(
+        "UPDATE tasks_item SET leases_count = leases_count - 1 WHERE id = %s", [assignment.item_id]
+    )
     return assignment
 
 
@@ -116,14 +156,26 @@ def _pick_gold(*, project: Project, worker: Worker) -> Item | None:
 
 def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -> Item | None:
     """The open item where one more answer is worth most: least confident first, then fewest
-    answers, then oldest; never one the worker has touched; never past the maximum overlap."""
+    answers, then oldest; never one the worker has touched; never past the maximum overlap.
+    Locked (skipping items other claims hold); served by the partial index ``item_open_routing``."""
+    if eligible is None:
+        row = _fetchone(
+            f"SELECT {_ITEM_PAYLOAD.sql(connection)} FROM tasks_item i"  # noqa: S608 (identifiers from the models; values are parameters)
+            " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
+            " AND i.answers_count < %s - i.leases_count"
+            " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a"
+            " WHERE a.item_id = i.id AND a.worker_id = %s)"
+            " ORDER BY i.priority, i.answers_count, i.id LIMIT 1"
+            + _for_update(of="i", skip_locked=True),
+            [project.pk, project.max_overlap, worker.pk],
+        )
+        return None if row is None else _ITEM_PAYLOAD.load(connection, row)
     qs = Item.objects.filter(project=project, status=Item.Status.OPEN, gold_label="").filter(
         answers_count__lt=project.max_overlap - F("leases_count")
     )
-    if eligible is not None:
-        qs = qs.filter(eligible)
     return (
-        qs.filter(_unanswered_by(worker))
+        qs.filter(eligible)
+        .filter(_unanswered_by(worker))
         .order_by("priority", "answers_count", "id")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
@@ -146,7 +198,11 @@ def assignment_claim(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+            outcome = _SLOW
+            if eligible is None:
+                outcome = _claim_common(worker=worker, project_id=project.pk, now=now)
+            if outcome is _SLOW:
+                outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
     except BudgetExhausted as exc:
         outcome = exc
     if isinstance(outcome, BudgetExhausted):
@@ -166,6 +222,36 @@ def _project_pause_for_budget(*, project: Project) -> None:
             reason="The remaining budget cannot pay one more answer; top up to continue.",
             project=project,
         )
+
+
+def _claim_common(*, worker, project_id, now) -> Assignment | None | ApplicationError | object:
+    """The common claim in a few hand-written statements: an active worker, qualified in an
+    active project with budget left, holding no lease there. One statement locks the standing
+    and reads the project and the worker's live lease; the rest is ``_claim``'s. Any other case
+    returns ``_SLOW`` having changed nothing, and ``_claim`` (which covers every case) runs."""
+    if worker.status != Worker.Status.ACTIVE:
+        return _SLOW
+    row = _fetchone(
+        "SELECT s.state, (SELECT a.id FROM tasks_assignment a WHERE a.worker_id = s.worker_id"  # noqa: S608 (identifiers from the models; values are parameters)
+        " AND a.project_id = s.project_id AND a.status = 'leased' LIMIT 1),"
+        f" {_PROJECT.sql(connection)} FROM workers_workerstanding s"
+        " JOIN tasks_project p ON p.id = s.project_id"
+        " WHERE s.worker_id = %s AND s.project_id = %s" + _for_update(of="s"),
+        [worker.pk, project_id],
+    )
+    if row is None or row[0] != WorkerStanding.State.QUALIFIED or row[1] is not None:
+        return _SLOW
+    project = _PROJECT.load(connection, row, 2)
+    if project.status != Project.Status.ACTIVE or project.remaining < project.reward:
+        return _SLOW
+    item = None
+    if project.gold_rate and _random.random() < project.gold_rate:
+        kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
+    if item is None:
+        kind, item = Assignment.Kind.TASK, _pick_task(project=project, worker=worker)
+    if item is None:
+        return None
+    return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
 
 
 def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
@@ -204,8 +290,14 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         _release(project_id=project.pk, leases=freed)
         return None
 
+    return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=freed)
+
+
+def _lease(*, project, item, worker, kind, now, freed: list[Assignment]) -> Assignment:
+    """Lease the locked ``item`` to ``worker``, reserve its reward and release what ``freed``
+    held (the project's counters last)."""
     reward = money.ZERO if kind == Assignment.Kind.EXAM else project.reward
-    assignment = Assignment.objects.create(
+    assignment = Assignment(
         project=project,
         item=item,
         worker=worker,
@@ -214,7 +306,8 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         leased_at=now,
         expires_at=now + project.assignment_duration,
     )
-    Item.objects.filter(pk=item.pk).update(leases_count=F("leases_count") + 1)
+    sql_insert(connection, [assignment])
+    _execute("UPDATE tasks_item SET leases_count = leases_count + 1 WHERE id = %s", [item.pk])
     if reward:
         # Compare-and-swap on the budget counters; the database constraint backs it up.
         paid = [a for a in freed if a.reward]
@@ -270,29 +363,18 @@ def answer_submit(
 
     Idempotent: a second submit of an answered lease stores nothing and returns the first result.
     An expired lease (by the clock, whether or not the expiry job ran) is refused with
-    ``LeaseNotLive`` and nothing is stored. Locks: standing, assignment, item, project (last).
+    ``LeaseNotLive`` and nothing is stored. ``assignment`` needs only its ``pk`` and ``worker_id``;
+    one that does not exist raises ``Assignment.DoesNotExist``, another worker's
+    ``NotYourAssignment``. Locks: standing, assignment, item, project (last).
     """
     now = now or timezone.now()
     if assignment.worker_id != worker.pk:
-        raise NotAllowed("This is not your assignment.")
+        raise NotYourAssignment("This is not your assignment.")
     with transaction.atomic():
-        standing = (
-            WorkerStanding.objects.select_for_update()
-            .filter(worker=worker, project_id=assignment.project_id)
-            .first()
-        )
-        locked = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=assignment.pk)
-        )
-        if locked.worker_id != worker.pk:
-            raise NotAllowed("This is not your assignment.")
-        project = locked.project
-        if standing is None:  # claimed before standings existed: create it now
-            standing = standing_get(worker=worker, project=project, lock=True)
+        standing, locked, project = _submit_lock(assignment_id=assignment.pk, worker=worker)
         if locked.status in Assignment.ANSWERED:
-            return SubmitResult(locked.status, locked.reward, locked.item.status)
+            item_status = Item.objects.values_list("status", flat=True).get(pk=locked.item_id)
+            return SubmitResult(locked.status, locked.reward, item_status)
         if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task expired or was skipped; your answer was not stored.")
         if locked.expires_at <= now:
@@ -306,30 +388,80 @@ def answer_submit(
                 )
             item = _answer_store(assignment=locked, project=project, label=label, now=now)
             _standing_count(standing=standing, assignment=locked, item=item, project=project)
-            Project.objects.filter(pk=project.pk).update(
-                answers_since_refit=F("answers_since_refit") + 1
+            (counted,) = _fetchone(
+                "UPDATE tasks_project SET answers_since_refit = answers_since_refit + 1"
+                " WHERE id = %s RETURNING answers_since_refit",
+                [project.pk],
             )
-            if project.answers_since_refit + 1 >= project.refit_every:
+            if counted >= project.refit_every:
                 enqueue_on_commit(project_refit_job, project.pk)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
     return SubmitResult(locked.status, locked.reward, item.status)
 
 
+def _submit_lock(*, assignment_id: int, worker: Worker):
+    """Lock the worker's standing, then their assignment; returns (standing, assignment, project).
+
+    The common case is two statements: the standing, found through the assignment and read with
+    the project, then the assignment. A missing standing (a lease claimed before standings
+    existed) is created here."""
+    row = _fetchone(
+        f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)}"  # noqa: S608 (identifiers from the models; values are parameters)
+        " FROM tasks_assignment a"
+        " JOIN workers_workerstanding s ON s.project_id = a.project_id AND s.worker_id = a.worker_id"
+        " JOIN tasks_project p ON p.id = a.project_id"
+        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s"),
+        [assignment_id, worker.pk],
+    )
+    if row is not None:
+        standing = _STANDING.load(connection, row)
+        project = _PROJECT.load(connection, row, _STANDING.width)
+    else:  # not theirs, not there, or no standing yet
+        found = Assignment.objects.filter(pk=assignment_id).values_list("worker_id", flat=True)
+        owner = found.first()
+        if owner is None:
+            raise Assignment.DoesNotExist("No Assignment matches the given query.")
+        if owner != worker.pk:
+            raise NotYourAssignment("This is not your assignment.")
+        standing, project = None, None
+    locked = _ASSIGNMENT.load(
+        connection,
+        _fetchone(
+            f"SELECT {_ASSIGNMENT.sql(connection)} FROM tasks_assignment a WHERE a.id = %s"  # noqa: S608 (identifiers from the models; values are parameters)
+            + _for_update(),
+            [assignment_id],
+        ),
+    )
+    if project is None:
+        project = Project.objects.get(pk=locked.project_id)
+        standing = standing_get(worker=worker, project=project, lock=True)
+    locked.project = project
+    return standing, locked, project
+
+
 def _answer_store(*, assignment: Assignment, project: Project, label: str, now: datetime) -> Item:
     """Store the answer on its locked lease and re-decide the item under its row lock."""
-    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    item = _ITEM.load(
+        connection,
+        _fetchone(
+            f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update(),  # noqa: S608 (identifiers from the models; values are parameters)
+            [assignment.item_id],
+        ),
+    )
     assignment.status = Assignment.Status.SUBMITTED
     assignment.label = label
     assignment.submitted_at = now
     assignment.seconds_spent = max((now - assignment.leased_at).total_seconds(), 0.0)
-    assignment.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
+    sql_update(connection, assignment, ["status", "label", "submitted_at", "seconds_spent"])
     item.answers_count += 1
     item.leases_count -= 1
     if assignment.kind == Assignment.Kind.TASK:
         item_decide(item=item, proba=item_posterior(item=item, project=project), project=project)
-    item.save(
-        update_fields=[
+    sql_update(
+        connection,
+        item,
+        [
             "answers_count",
             "leases_count",
             "status",
@@ -338,7 +470,7 @@ def _answer_store(*, assignment: Assignment, project: Project, label: str, now: 
             "priority",
             "label_source",
             "finalized_on",
-        ]
+        ],
     )
     return item
 
@@ -357,7 +489,7 @@ def _standing_count(
             standing.exam_answers += 1
             standing.exam_correct += correct
             fields += ["exam_answers", "exam_correct"]
-    standing.save(update_fields=fields)
+    sql_update(connection, standing, fields)
     if assignment.kind == Assignment.Kind.EXAM:
         _exam_decide(standing=standing, project=project)
 
