@@ -16,7 +16,7 @@ from django.db.models.functions import Round
 from audit.services import audit_record
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
-from tasks.models import Project, sql_insert
+from tasks.models import Project, sql_insert, sql_insert_select
 from workers.models import Worker
 
 from .models import Account, LedgerEntry, Movement, Payout
@@ -109,6 +109,16 @@ def counters_move(
         if reserve > 0:
             sql += _BUDGET_GUARD_SQL
             params += [reserve - release, money.HALF_QUANTUM]
+        if entries and connection.vendor == "postgresql":
+            # One round trip: the ledger rows are written only if the counters moved.
+            insert, values = sql_insert_select(connection, list(entries), "moved")
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH moved AS ({sql} RETURNING id) {insert}", params + values)
+                rows = cursor.fetchall()
+            for entry, (pk,) in zip(entries, rows, strict=False):
+                entry.pk = pk
+                entry._state.adding, entry._state.db = False, connection.alias
+            return bool(rows)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             if not cursor.rowcount:

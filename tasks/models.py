@@ -559,14 +559,44 @@ def sql_insert(connection, objs: list) -> None:
             obj._state.adding, obj._state.db = False, connection.alias
 
 
+def sql_insert_select(connection, objs: list, source: str, columns: dict[str, str] | None = None):
+    """``(sql, params)`` of an INSERT of ``objs`` for each row of ``source`` (a CTE's name, to
+    fuse statements on PostgreSQL): ``columns`` maps attribute names to SQL read from ``source``
+    instead of the instances; the other values are cast to their columns' types."""
+    model = type(objs[0])
+    columns = columns or {}
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    selects, params = [], []
+    for obj in objs:
+        exprs = []
+        for f in fields:
+            if f.attname in columns:
+                exprs.append(columns[f.attname])
+            else:
+                exprs.append(f"CAST(%s AS {f.cast_db_type(connection)})")
+                params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
+        selects.append(f"SELECT {', '.join(exprs)} FROM {source}")  # noqa: S608 (identifiers from the models; values are parameters)
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"{' UNION ALL '.join(selects)} RETURNING {qn(model._meta.pk.column)}"
+    )
+    return sql, params
+
+
 def sql_update(connection, obj, names: list[str]) -> None:
     """``obj.save(update_fields=names)`` as one UPDATE, without compiling a query."""
+    with connection.cursor() as cursor:
+        cursor.execute(*sql_update_parts(connection, obj, names))
+
+
+def sql_update_parts(connection, obj, names: list[str]) -> tuple[str, list]:
+    """``(sql, params)`` of ``sql_update``."""
     meta = type(obj)._meta
     fields = [meta.get_field(n) for n in names]
     qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608 (identifiers from the models; values are parameters)
-            f"WHERE {qn(meta.pk.column)} = %s",
-            [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields] + [obj.pk],
-        )
+    return (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "  # noqa: S608 (identifiers from the models; values are parameters)
+        f"WHERE {qn(meta.pk.column)} = %s",
+        [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields] + [obj.pk],
+    )

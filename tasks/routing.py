@@ -28,7 +28,16 @@ from hitl_platform.jobs import enqueue_on_commit
 from workers.models import Worker, WorkerStanding
 from workers.services import standing_block
 
-from .models import Assignment, Item, Project, RowReader, sql_insert, sql_update
+from .models import (
+    Assignment,
+    Item,
+    Project,
+    RowReader,
+    sql_insert,
+    sql_insert_select,
+    sql_update,
+    sql_update_parts,
+)
 
 _random = random.SystemRandom()
 
@@ -160,12 +169,7 @@ def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -
     Locked (skipping items other claims hold); served by the partial index ``item_open_routing``."""
     if eligible is None:
         row = _fetchone(
-            f"SELECT {_ITEM_PAYLOAD.sql(connection)} FROM tasks_item i"  # noqa: S608 (identifiers from the models; values are parameters)
-            " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
-            " AND i.answers_count < %s - i.leases_count"
-            " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a"
-            " WHERE a.item_id = i.id AND a.worker_id = %s)"
-            " ORDER BY i.priority, i.answers_count, i.id LIMIT 1"
+            f"SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
             + _for_update(of="i", skip_locked=True),
             [project.pk, project.max_overlap, worker.pk],
         )
@@ -247,11 +251,63 @@ def _claim_common(*, worker, project_id, now) -> Assignment | None | Application
     item = None
     if project.gold_rate and _random.random() < project.gold_rate:
         kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
-    if item is None:
-        kind, item = Assignment.Kind.TASK, _pick_task(project=project, worker=worker)
+    if item is not None:
+        return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
+    if connection.vendor == "postgresql":
+        return _pick_and_lease(project=project, worker=worker, now=now)
+    item = _pick_task(project=project, worker=worker)
     if item is None:
         return None
-    return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
+    return _lease(
+        project=project, item=item, worker=worker, kind=Assignment.Kind.TASK, now=now, freed=[]
+    )
+
+
+_PICK_SQL = (
+    " FROM tasks_item i"
+    " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
+    " AND i.answers_count < %s - i.leases_count"
+    " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.item_id = i.id AND a.worker_id = %s)"
+    " ORDER BY i.priority, i.answers_count, i.id LIMIT 1"
+)
+
+
+def _pick_and_lease(*, project: Project, worker: Worker, now: datetime) -> Assignment | None:
+    """``_pick_task`` then ``_lease`` of a task in two statements (PostgreSQL): one picks and
+    locks the item, inserts the lease and counts it on the item; one moves the budget counters
+    and writes the ledger row (``counters_move``, the project last)."""
+    assignment = Assignment(
+        project=project,
+        worker=worker,
+        kind=Assignment.Kind.TASK,
+        reward=project.reward,
+        leased_at=now,
+        expires_at=now + project.assignment_duration,
+    )
+    insert, values = sql_insert_select(connection, [assignment], "picked", {"item_id": "picked.id"})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
+            f"{_for_update(of='i', skip_locked=True)}),"
+            " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
+            " WHERE id IN (SELECT id FROM picked)),"
+            f" leased AS ({insert})"
+            f" SELECT leased.id, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i",
+            [project.pk, project.max_overlap, worker.pk, *values],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment.pk = row[0]
+    assignment._state.adding, assignment._state.db = False, connection.alias
+    assignment.item = _ITEM_PAYLOAD.load(connection, row, 1)
+    if assignment.reward and not counters_move(
+        project_id=project.pk,
+        reserve=assignment.reward,
+        entries=[reserve_entry(project_id=project.pk, assignment=assignment)],
+    ):
+        raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
+    return assignment
 
 
 def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
@@ -386,13 +442,23 @@ def answer_submit(
                 raise ApplicationError(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
-            item = _answer_store(assignment=locked, project=project, label=label, now=now)
-            _standing_count(standing=standing, assignment=locked, item=item, project=project)
-            (counted,) = _fetchone(
+            item, writes = _answer_store(assignment=locked, project=project, label=label, now=now)
+            writes.append(_standing_count(standing=standing, assignment=locked, item=item))
+            count = (
                 "UPDATE tasks_project SET answers_since_refit = answers_since_refit + 1"
-                " WHERE id = %s RETURNING answers_since_refit",
-                [project.pk],
+                " WHERE id = %s RETURNING answers_since_refit"
             )
+            if connection.vendor == "postgresql" and locked.kind != Assignment.Kind.EXAM:
+                # One round trip for the item, the standing and the project (last).
+                ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(writes))
+                params = [p for _, values in writes for p in values] + [project.pk]
+                (counted,) = _fetchone(f"WITH {ctes} {count}", params)
+            else:
+                for sql, values in writes:
+                    _execute(sql, values)
+                if locked.kind == Assignment.Kind.EXAM:
+                    _exam_decide(standing=standing, project=project)
+                (counted,) = _fetchone(count, [project.pk])
             if counted >= project.refit_every:
                 enqueue_on_commit(project_refit_job, project.pk)
     if expired:  # raised after commit: the expiry itself is kept
@@ -440,25 +506,30 @@ def _submit_lock(*, assignment_id: int, worker: Worker):
     return standing, locked, project
 
 
-def _answer_store(*, assignment: Assignment, project: Project, label: str, now: datetime) -> Item:
-    """Store the answer on its locked lease and re-decide the item under its row lock."""
-    item = _ITEM.load(
-        connection,
-        _fetchone(
-            f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update(),  # noqa: S608 (identifiers from the models; values are parameters)
-            [assignment.item_id],
-        ),
-    )
+def _answer_store(
+    *, assignment: Assignment, project: Project, label: str, now: datetime
+) -> tuple[Item, list]:
+    """Store the answer on its locked lease and re-decide the item under its row lock; returns
+    the item and its write (``(sql, params)``), left to the caller to send with the next ones."""
     assignment.status = Assignment.Status.SUBMITTED
     assignment.label = label
     assignment.submitted_at = now
     assignment.seconds_spent = max((now - assignment.leased_at).total_seconds(), 0.0)
-    sql_update(connection, assignment, ["status", "label", "submitted_at", "seconds_spent"])
+    stored = sql_update_parts(
+        connection, assignment, ["status", "label", "submitted_at", "seconds_spent"]
+    )
+    lock = f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update()  # noqa: S608 (identifiers from the models; values are parameters)
+    if connection.vendor == "postgresql":  # one round trip: store the answer, lock the item
+        row = _fetchone(f"WITH stored AS ({stored[0]}) {lock}", [*stored[1], assignment.item_id])
+    else:
+        row = _fetchone(lock, [assignment.item_id])
+        _execute(*stored)
+    item = _ITEM.load(connection, row)
     item.answers_count += 1
     item.leases_count -= 1
     if assignment.kind == Assignment.Kind.TASK:
         item_decide(item=item, proba=item_posterior(item=item, project=project), project=project)
-    sql_update(
+    write = sql_update_parts(
         connection,
         item,
         [
@@ -472,12 +543,11 @@ def _answer_store(*, assignment: Assignment, project: Project, label: str, now: 
             "finalized_on",
         ],
     )
-    return item
+    return item, [write]
 
 
-def _standing_count(
-    *, standing: WorkerStanding, assignment: Assignment, item: Item, project: Project
-) -> None:
+def _standing_count(*, standing: WorkerStanding, assignment: Assignment, item: Item) -> tuple:
+    """Count the answer on the worker's standing; returns the write (``(sql, params)``)."""
     standing.answers += 1
     fields = ["answers"]
     if assignment.kind in (Assignment.Kind.GOLD, Assignment.Kind.EXAM):
@@ -489,9 +559,7 @@ def _standing_count(
             standing.exam_answers += 1
             standing.exam_correct += correct
             fields += ["exam_answers", "exam_correct"]
-    sql_update(connection, standing, fields)
-    if assignment.kind == Assignment.Kind.EXAM:
-        _exam_decide(standing=standing, project=project)
+    return sql_update_parts(connection, standing, fields)
 
 
 def _exam_decide(*, standing: WorkerStanding, project: Project, final: bool = False) -> None:
