@@ -7,14 +7,15 @@ worker model back (confusion matrices, estimated accuracy, class prior) and item
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -61,15 +62,19 @@ def _item_answers(item: Item, project: Project) -> tuple[np.ndarray, list, np.nd
     cached = getattr(item, "_answers", None)
     if cached is not None:
         return cached
-    standing = WorkerStanding.objects.filter(project=project, worker_id=OuterRef("worker_id"))
-    rows = list(
-        Assignment.objects.filter(item=item, status__in=Assignment.ANSWERED)
-        .annotate(
-            confusion=Subquery(standing.values("confusion")[:1]),
-            evidence=Subquery(standing.values("evidence_answers")[:1]),
+    # Hand-written (every submit runs it); one standing per worker and project.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.label, s.confusion, s.evidence_answers FROM tasks_assignment a"
+            " LEFT JOIN workers_workerstanding s ON s.project_id = %s AND s.worker_id = a.worker_id"
+            " WHERE a.item_id = %s AND a.status IN ('submitted', 'approved', 'rejected')"
+            " ORDER BY a.id",
+            [project.pk, item.pk],
         )
-        .values_list("label", "confusion", "evidence")
-    )
+        rows = [
+            (label, json.loads(m) if isinstance(m, str) else m, e)
+            for label, m, e in cursor.fetchall()
+        ]
     code = {label: i for i, label in enumerate(project.labels)}
     labels = np.asarray([code[label] for label, _, _ in rows], dtype=np.intp)
     evidence = np.asarray([(e or 0) if m is not None else 0 for _, m, e in rows], dtype=float)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_assignment.py                       # 10,000 and 100,000 items, 60 s each
     python benchmarks/bench_assignment.py --items 10000 --seconds 20
+    python benchmarks/bench_assignment.py --in-process --items 10000   # CPU ms and queries per cycle
 
 For each project size it builds a fresh database (``hitl_bench``), a published project with 1% gold
 items (exam of 2, gold rate 5%), min/max overlap 2/3, and one crowd worker per simulated worker with
@@ -11,6 +12,9 @@ time. Afterwards it checks, in the database: no item over its maximum overlap, n
 an item, every accepted submit stored exactly once, item counters equal to the rows, reserved money
 equal to what live leases and unpaid answers hold, and spent + reserved within the budget.
 It also measures the ceiling of this stack: requests per second of ``/readyz`` (one query).
+
+Two runs on one machine must not share a database, port or broker: set ``BENCH_DB``,
+``BENCH_PORT`` and ``BENCH_REDIS`` (the run stops if its port is already taken).
 
 Everything runs on this machine: the generator only talks to 127.0.0.1, with a bounded number of
 requests and a deadline.
@@ -38,8 +42,8 @@ from stack import (
     wait_for_server,
 )
 
-PORT = 8765
-DB_NAME = "hitl_bench"
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+DB_NAME = os.environ.get("BENCH_DB", "hitl_bench")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/5")
 MAX_REQUESTS_PER_THREAD = 200_000
 
@@ -82,6 +86,86 @@ import json, sys
 from benchmarks.stack import answer_violations
 print(json.dumps(answer_violations(int(sys.argv[1]), json.load(open(sys.argv[2])))))
 """
+
+
+IN_PROCESS = r"""
+import cProfile, json, pstats, sys, time
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+project, tokens = int(sys.argv[1]), json.loads(sys.argv[2])
+cycles, profile_path = int(sys.argv[3]), sys.argv[4]
+clients = [Client(HTTP_AUTHORIZATION=f"Token {t}", SERVER_NAME="127.0.0.1") for t in tokens]
+labels = ["pos", "neg"]
+
+def cycle(n):
+    c = clients[n % len(clients)]
+    r = c.post(f"/api/v1/projects/{project}/assignments/", content_type="application/json")
+    if r.status_code != 201:
+        return r.status_code, None
+    a = r.json()["id"]
+    r2 = c.post(f"/api/v1/assignments/{a}/submit/", {"label": labels[n % 2]},
+                content_type="application/json")
+    return r.status_code, r2.status_code
+
+for n in range(len(clients) * 3):  # warm up: every worker through its exam, caches filled
+    cycle(n)
+# Queries per request, on a sample (capturing adds its own cost, so it is kept apart).
+claim_q, submit_q, statuses = [], [], {}
+for n in range(40):
+    c = clients[n % len(clients)]
+    with CaptureQueriesContext(connection) as q1:
+        r = c.post(f"/api/v1/projects/{project}/assignments/", content_type="application/json")
+    if r.status_code == 201:
+        claim_q.append(len(q1))
+        with CaptureQueriesContext(connection) as q2:
+            c.post(f"/api/v1/assignments/{r.json()['id']}/submit/", {"label": "pos"},
+                   content_type="application/json")
+        submit_q.append(len(q2))
+        last = (list(q1.captured_queries), list(q2.captured_queries))
+# CPU time per cycle of this process (the server side only: Django, DRF, psycopg).
+ok = 0
+cpu0, wall0 = time.process_time(), time.perf_counter()
+for n in range(cycles):
+    s = cycle(n)
+    statuses[str(s)] = statuses.get(str(s), 0) + 1
+    ok += s == (201, 200)
+cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+profiler = cProfile.Profile()
+profiler.enable()
+for n in range(cycles // 2):
+    cycle(n)
+profiler.disable()
+profiler.dump_stats(profile_path)
+print(json.dumps({
+    "cycles": cycles, "ok": ok, "statuses": statuses,
+    "cpu_ms_per_cycle": 1000 * cpu / cycles, "wall_ms_per_cycle": 1000 * wall / cycles,
+    "claim_queries": sorted(set(claim_q)), "submit_queries": sorted(set(submit_q)),
+    "claim_queries_mean": sum(claim_q) / max(len(claim_q), 1),
+    "submit_queries_mean": sum(submit_q) / max(len(submit_q), 1),
+    "sample_sql": [[q["sql"][:300] for q in qs] for qs in last],
+}))
+"""
+
+
+def in_process(n_items: int, cycles: int, n_workers: int, profile_path: str) -> dict:
+    """Claim + submit cycles through the real middleware, DRF views and services, in one process
+    (Django's test client, no HTTP server): CPU ms per cycle and queries per request. Less
+    sensitive to other load on the machine than the HTTP run."""
+    log(f"[{n_items:,} items] creating database {DB_NAME}…")
+    fresh_database(DB_NAME)
+    manage(env(), "migrate", "--noinput", "-v0")
+    setup = json.loads(django_script(env(), SETUP, str(n_items), str(n_workers)))
+    return json.loads(
+        django_script(
+            env(),
+            IN_PROCESS,
+            str(setup["project"]),
+            json.dumps(setup["tokens"]),
+            str(cycles),
+            profile_path,
+        )
+    )
 
 
 def request(method: str, path: str, token: str | None = None, body: dict | None = None):
@@ -176,6 +260,11 @@ def _ping_loop(args):
 
 
 def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
+    try:  # another benchmark's server on the port would be measured instead of ours
+        request("GET", "/healthz")
+        raise SystemExit(f"port {PORT} is in use: set BENCH_PORT (and BENCH_DB, BENCH_REDIS)")
+    except OSError:
+        pass
     log(f"[{n_items:,} items] creating database {DB_NAME}…")
     fresh_database(DB_NAME)
     manage(env(), "migrate", "--noinput", "-v0")
@@ -206,7 +295,7 @@ def run_size(n_items: int, seconds: float, n_workers: int) -> dict:
     for p in parts:
         for k, v in p["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
-    path = Path("/tmp") / "bench_accepted.json"
+    path = Path("/tmp") / f"bench_accepted_{DB_NAME}_{PORT}.json"
     path.write_text(json.dumps(accepted))
     check = json.loads(django_script(env(), CHECK, str(project), str(path)))
     q = statistics.quantiles(latencies, n=100)
@@ -229,7 +318,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no server: CPU ms and queries per cycle through Django's test client",
+    )
+    parser.add_argument("--cycles", type=int, default=1000, help="cycles measured --in-process")
+    parser.add_argument("--profile", default="/tmp/bench_cycle.prof", help="cProfile output")
     args = parser.parse_args()
+    if args.in_process:
+        for n in args.items:
+            r = in_process(n, args.cycles, args.workers, args.profile)
+            sample = r.pop("sample_sql")
+            print(json.dumps({"items": n, **r}, indent=1))
+            for name, queries in zip(("claim", "submit"), sample, strict=True):
+                print(f"-- {name}: {len(queries)} queries")
+                for q in queries:
+                    print("  ", q)
+        return
     rows = [run_size(n, args.seconds, args.workers) for n in args.items]
     print(
         "| items | claim+submit cycles/s | p50 | p99 | requests | 5xx | /readyz ceiling | answers stored | violations |"

@@ -3,16 +3,23 @@
 Nothing here shows whether an item is gold, another worker's answer or a budget figure.
 """
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hitl_platform.errors import NotAllowed
 from workers.permissions import IsWorker, worker_of
 
 from .models import Assignment, Project
-from .routing import answer_submit, assignment_claim, assignment_skip
+from .routing import NotYourAssignment, answer_submit, assignment_claim, assignment_skip
+
+# The claim and the submit answer with plain dicts (the serializers below describe them for the
+# schema); these two fields format as the serializers' would.
+_EXPIRES_AT = serializers.DateTimeField()
+_REWARD = serializers.DecimalField(max_digits=14, decimal_places=4)
 
 
 class ItemOutput(serializers.Serializer):
@@ -50,13 +57,28 @@ class AssignmentClaimApi(APIView):
         },
     )
     def post(self, request, project_id: int):
-        project = get_object_or_404(
-            Project.objects.exclude(status=Project.Status.DRAFT), pk=project_id
-        )
-        assignment = assignment_claim(worker=worker_of(request), project=project)
+        # The claim reads the project itself; a draft or unknown project is told apart (404)
+        # only when the claim is refused.
+        try:
+            assignment = assignment_claim(worker=worker_of(request), project=Project(pk=project_id))
+        except (Project.DoesNotExist, NotAllowed):
+            if (
+                not Project.objects.exclude(status=Project.Status.DRAFT)
+                .filter(pk=project_id)
+                .exists()
+            ):
+                raise Http404("No Project matches the given query.") from None
+            raise
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(AssignmentOutput(assignment).data, status=status.HTTP_201_CREATED)
+        body = {
+            "id": assignment.pk,
+            "item": {"id": assignment.item.pk, "payload": assignment.item.payload},
+            "labels": list(assignment.project.labels),
+            "expires_at": _EXPIRES_AT.to_representation(assignment.expires_at),
+            "is_exam": assignment.kind == Assignment.Kind.EXAM,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class SubmitInput(serializers.Serializer):
@@ -82,13 +104,21 @@ class AssignmentSubmitApi(APIView):
     )
     def post(self, request, assignment_id: int):
         worker = worker_of(request)
-        assignment = get_object_or_404(Assignment, pk=assignment_id, worker=worker)
         data = SubmitInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = answer_submit(
-            assignment=assignment, worker=worker, label=data.validated_data["label"]
+        if not data.is_valid():  # someone else's or no assignment is still a 404 first
+            get_object_or_404(Assignment, pk=assignment_id, worker=worker)
+            raise serializers.ValidationError(data.errors)
+        try:
+            result = answer_submit(
+                assignment=Assignment(pk=assignment_id, worker_id=worker.pk),
+                worker=worker,
+                label=data.validated_data["label"],
+            )
+        except (Assignment.DoesNotExist, NotYourAssignment):
+            raise Http404("No Assignment matches the given query.") from None
+        return Response(
+            {"status": result.status, "reward": _REWARD.to_representation(result.reward)}
         )
-        return Response(SubmitOutput(result).data)
 
 
 class AssignmentSkipApi(APIView):

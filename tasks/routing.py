@@ -5,6 +5,11 @@ the worker's standing, then the assignment, then the item, then the project row 
 counters), as the transaction's final write; nothing waits for a lock while holding the project. Items are claimed with
 ``select_for_update(skip_locked=True)`` so that concurrent claims pass each other instead of
 queueing. On SQLite, transactions are IMMEDIATE and so already serialized.
+
+The project row is the one row every claim writes (its budget counters), so it is held for as
+short a time as possible: a claim takes it last and commits without waiting for the disk on
+PostgreSQL (``_async_commit``), and a submit does not take it at all in the answer's transaction
+(its refit counter is a short transaction of its own, ``_refit_count``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,16 @@ from hitl_platform.jobs import enqueue_on_commit
 from workers.models import Worker, WorkerStanding
 from workers.services import standing_block
 
-from .models import Assignment, Item, Project
+from .models import (
+    Assignment,
+    Item,
+    Project,
+    RowReader,
+    sql_insert,
+    sql_insert_select,
+    sql_update,
+    sql_update_parts,
+)
 
 _random = random.SystemRandom()
 
@@ -41,6 +55,10 @@ class LeaseNotLive(Conflict):
     code = "lease_not_live"
 
 
+class NotYourAssignment(NotAllowed):
+    """Another worker's assignment (the API answers 404, as for one that does not exist)."""
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     status: str
@@ -49,6 +67,58 @@ class SubmitResult:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+# The claim and the submit of the common case run in hand-written SQL (see ``RowReader``): the
+# ORM's query compilation cost more than the database's work. The statements are the ORM's, in
+# the same lock order; SQLite runs them without row locks (its transactions are serialized).
+_SLOW = object()  # the hand-written path does not cover this case: take the general one
+_PROJECT = RowReader(Project, "p")
+_STANDING = RowReader(WorkerStanding, "s")
+_ASSIGNMENT = RowReader(Assignment, "a")
+_ITEM = RowReader(Item, "i")
+_ITEM_PAYLOAD = RowReader(Item, "i", ("payload",))
+
+
+def _for_update(of: str | None = None, skip_locked: bool = False) -> str:
+    """The row-lock clause of this database (none on SQLite)."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    sql = " FOR UPDATE"
+    if of and features.has_select_for_update_of:
+        sql += f" OF {of}"
+    if skip_locked and features.has_select_for_update_skip_locked:
+        sql += " SKIP LOCKED"
+    return sql
+
+
+def _async_commit() -> str:
+    """A SELECT-list prefix that makes the current transaction commit without waiting for its
+    WAL flush (PostgreSQL's ``synchronous_commit = off``, for this transaction only), or "".
+
+    Used where the project's row lock is held to the commit: every claim and every submit takes
+    it, so a commit that waits for the disk (~2–4 ms here) is a critical section of its own and
+    caps the whole project near 1 / flush time. Only an outermost transaction is made
+    asynchronous (a caller's enclosing transaction is left as it is). What it risks: after a
+    crash of the database server, the transactions of its last few hundred milliseconds that
+    no synchronous commit (any submit) has flushed since are lost, whole and consistently
+    (WAL order is kept): a claim that vanishes with its reservation and ledger row, whose worker
+    then gets a 404 on submit. Nothing is ever half-written, and no answer is lost this way:
+    submits commit synchronously."""
+    if connection.vendor != "postgresql" or len(connection.atomic_blocks) > 1:
+        return ""
+    return "set_config('synchronous_commit', 'off', true) IS NULL, "
+
+
+def _fetchone(sql: str, params: list):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _execute(sql: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _release(*, project_id: int, leases: list[Assignment]) -> None:
@@ -66,8 +136,10 @@ def _release(*, project_id: int, leases: list[Assignment]) -> None:
 def _expire(assignment: Assignment) -> Assignment:
     """Expire one locked lease and free its slot on the item; the caller releases its money."""
     assignment.status = Assignment.Status.EXPIRED
-    assignment.save(update_fields=["status"])
-    Item.objects.filter(pk=assignment.item_id).update(leases_count=F("leases_count") - 1)
+    sql_update(connection, assignment, ["status"])
+    _execute(
+        "UPDATE tasks_item SET leases_count = leases_count - 1 WHERE id = %s", [assignment.item_id]
+    )
     return assignment
 
 
@@ -132,14 +204,21 @@ def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -
     """The open item where one more answer is worth most: least confident first, then fewest
     answers, then fewest live leases (answers on the way: many workers arriving at once spread
     over the items instead of piling onto the first one), then oldest; never one the worker has
-    touched; never past the maximum overlap."""
+    touched; never past the maximum overlap. Locked (skipping items other claims hold); served
+    by the partial index ``item_open_routing``."""
+    if eligible is None:
+        row = _fetchone(
+            f"SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
+            + _for_update(of="i", skip_locked=True),
+            [project.pk, project.max_overlap, worker.pk],
+        )
+        return None if row is None else _ITEM_PAYLOAD.load(connection, row)
     qs = Item.objects.filter(project=project, status=Item.Status.OPEN, gold_label="").filter(
         answers_count__lt=project.max_overlap - F("leases_count")
     )
-    if eligible is not None:
-        qs = qs.filter(eligible)
     return (
-        qs.filter(_unanswered_by(worker))
+        qs.filter(eligible)
+        .filter(_unanswered_by(worker))
         .order_by("priority", "answers_count", "leases_count", "id")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
@@ -162,7 +241,11 @@ def assignment_claim(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+            outcome = _SLOW
+            if eligible is None:
+                outcome = _claim_common(worker=worker, project_id=project.pk, now=now)
+            if outcome is _SLOW:
+                outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
     except BudgetExhausted as exc:
         outcome = exc
     if isinstance(outcome, BudgetExhausted):
@@ -182,6 +265,90 @@ def _project_pause_for_budget(*, project: Project) -> None:
             reason="The remaining budget cannot pay one more answer; top up to continue.",
             project=project,
         )
+
+
+def _claim_common(*, worker, project_id, now) -> Assignment | None | ApplicationError | object:
+    """The common claim in a few hand-written statements: an active worker, qualified in an
+    active project with budget left, holding no lease there. One statement locks the standing
+    and reads the project and the worker's live lease; the rest is ``_claim``'s. Any other case
+    returns ``_SLOW`` having changed nothing, and ``_claim`` (which covers every case) runs."""
+    if worker.status != Worker.Status.ACTIVE:
+        return _SLOW
+    row = _fetchone(
+        f"SELECT {_async_commit()}CASE WHEN s.expert THEN 'expert' ELSE s.state END, (SELECT a.id FROM tasks_assignment a WHERE a.worker_id = s.worker_id"  # noqa: S608 (identifiers from the models; values are parameters)
+        " AND a.project_id = s.project_id AND a.status = 'leased' LIMIT 1),"
+        f" {_PROJECT.sql(connection)} FROM workers_workerstanding s"
+        " JOIN tasks_project p ON p.id = s.project_id"
+        " WHERE s.worker_id = %s AND s.project_id = %s" + _for_update(of="s"),
+        [worker.pk, project_id],
+    )
+    if row is not None:
+        row = row[len(row) - _PROJECT.width - 2 :]  # without the _async_commit() column
+    if row is None or row[0] != WorkerStanding.State.QUALIFIED or row[1] is not None:
+        return _SLOW
+    project = _PROJECT.load(connection, row, 2)
+    if project.status != Project.Status.ACTIVE or project.remaining < project.reward:
+        return _SLOW
+    item = None
+    if project.gold_rate and _random.random() < project.gold_rate:
+        kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
+    if item is not None:
+        return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
+    if connection.vendor == "postgresql":
+        return _pick_and_lease(project=project, worker=worker, now=now)
+    item = _pick_task(project=project, worker=worker)
+    if item is None:
+        return None
+    return _lease(
+        project=project, item=item, worker=worker, kind=Assignment.Kind.TASK, now=now, freed=[]
+    )
+
+
+_PICK_SQL = (
+    " FROM tasks_item i"
+    " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
+    " AND i.answers_count < %s - i.leases_count"
+    " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.item_id = i.id AND a.worker_id = %s)"
+    " ORDER BY i.priority, i.answers_count, i.leases_count, i.id LIMIT 1"
+)
+
+
+def _pick_and_lease(*, project: Project, worker: Worker, now: datetime) -> Assignment | None:
+    """``_pick_task`` then ``_lease`` of a task in two statements (PostgreSQL): one picks and
+    locks the item, inserts the lease and counts it on the item; one moves the budget counters
+    and writes the ledger row (``counters_move``, the project last)."""
+    assignment = Assignment(
+        project=project,
+        worker=worker,
+        kind=Assignment.Kind.TASK,
+        reward=project.reward,
+        leased_at=now,
+        expires_at=now + project.assignment_duration,
+    )
+    insert, values = sql_insert_select(connection, [assignment], "picked", {"item_id": "picked.id"})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
+            f"{_for_update(of='i', skip_locked=True)}),"
+            " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
+            " WHERE id IN (SELECT id FROM picked)),"
+            f" leased AS ({insert})"
+            f" SELECT leased.id, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i",
+            [project.pk, project.max_overlap, worker.pk, *values],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment.pk = row[0]
+    assignment._state.adding, assignment._state.db = False, connection.alias
+    assignment.item = _ITEM_PAYLOAD.load(connection, row, 1)
+    if assignment.reward and not counters_move(
+        project_id=project.pk,
+        reserve=assignment.reward,
+        entries=[reserve_entry(project_id=project.pk, assignment=assignment)],
+    ):
+        raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
+    return assignment
 
 
 def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
@@ -224,8 +391,14 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         _release(project_id=project.pk, leases=freed)
         return None
 
+    return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=freed)
+
+
+def _lease(*, project, item, worker, kind, now, freed: list[Assignment]) -> Assignment:
+    """Lease the locked ``item`` to ``worker``, reserve its reward and release what ``freed``
+    held (the project's counters last)."""
     reward = money.ZERO if kind == Assignment.Kind.EXAM else project.reward
-    assignment = Assignment.objects.create(
+    assignment = Assignment(
         project=project,
         item=item,
         worker=worker,
@@ -234,7 +407,8 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
         leased_at=now,
         expires_at=now + project.assignment_duration,
     )
-    Item.objects.filter(pk=item.pk).update(leases_count=F("leases_count") + 1)
+    sql_insert(connection, [assignment])
+    _execute("UPDATE tasks_item SET leases_count = leases_count + 1 WHERE id = %s", [item.pk])
     if reward:
         # Compare-and-swap on the budget counters; the database constraint backs it up.
         paid = [a for a in freed if a.reward]
@@ -290,29 +464,18 @@ def answer_submit(
 
     Idempotent: a second submit of an answered lease stores nothing and returns the first result.
     An expired lease (by the clock, whether or not the expiry job ran) is refused with
-    ``LeaseNotLive`` and nothing is stored. Locks: standing, assignment, item, project (last).
+    ``LeaseNotLive`` and nothing is stored. ``assignment`` needs only its ``pk`` and ``worker_id``;
+    one that does not exist raises ``Assignment.DoesNotExist``, another worker's
+    ``NotYourAssignment``. Locks: standing, assignment, item, project (last).
     """
     now = now or timezone.now()
     if assignment.worker_id != worker.pk:
-        raise NotAllowed("This is not your assignment.")
+        raise NotYourAssignment("This is not your assignment.")
     with transaction.atomic():
-        standing = (
-            WorkerStanding.objects.select_for_update()
-            .filter(worker=worker, project_id=assignment.project_id)
-            .first()
-        )
-        locked = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=assignment.pk)
-        )
-        if locked.worker_id != worker.pk:
-            raise NotAllowed("This is not your assignment.")
-        project = locked.project
-        if standing is None:  # claimed before standings existed: create it now
-            standing = standing_get(worker=worker, project=project, lock=True)
+        standing, locked, project = _submit_lock(assignment_id=assignment.pk, worker=worker)
         if locked.status in Assignment.ANSWERED:
-            return SubmitResult(locked.status, locked.reward, locked.item.status)
+            item_status = Item.objects.values_list("status", flat=True).get(pk=locked.item_id)
+            return SubmitResult(locked.status, locked.reward, item_status)
         if locked.status != Assignment.Status.LEASED:
             raise LeaseNotLive("This task expired or was skipped; your answer was not stored.")
         if locked.expires_at <= now:
@@ -324,43 +487,115 @@ def answer_submit(
                 raise ApplicationError(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
-            item = _answer_store(
+            item, writes = _answer_store(
                 assignment=locked, project=project, label=label, now=now, expert=standing.expert
             )
-            _standing_count(standing=standing, assignment=locked, item=item, project=project)
-            if _answers_since_refit_add(project.pk) == project.refit_every:
-                # The crossing: one job per refit cycle, however many answers arrive while it
-                # waits or runs (the job queues a follow-up if the count is past it again).
-                enqueue_on_commit(project_refit_job, project.pk)
+            writes.append(_standing_count(standing=standing, assignment=locked, item=item))
+            if connection.vendor == "postgresql" and locked.kind != Assignment.Kind.EXAM:
+                # One round trip for the item and the standing.
+                (item_sql, item_params), (standing_sql, standing_params) = writes
+                _execute(
+                    f"WITH counted AS ({standing_sql}) {item_sql}", [*standing_params, *item_params]
+                )
+            else:
+                for sql, values in writes:
+                    _execute(sql, values)
+                if locked.kind == Assignment.Kind.EXAM:
+                    _exam_decide(standing=standing, project=project)
+    if not expired:
+        _refit_count(project)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
     return SubmitResult(locked.status, locked.reward, item.status)
 
 
-def _answers_since_refit_add(project_id: int) -> int:
-    """Count one more answer toward the project's next refit and return the new count. Exact:
-    the update holds the project's row until commit, so concurrent submits count one by one."""
-    table = connection.ops.quote_name(Project._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET answers_since_refit = answers_since_refit + 1 "  # noqa: S608
-            "WHERE id = %s RETURNING answers_since_refit",
-            [project_id],
-        )
-        return cursor.fetchone()[0]
+def _refit_count(project: Project) -> None:
+    """Count a stored answer towards the project's next refit, and queue the refit when due.
+
+    Its own short transaction, after the answer's (committed asynchronously on PostgreSQL, see
+    ``_async_commit``): the counter is on the project row, which every submit would otherwise
+    hold locked through its commit's disk flush, one submit after another. The counter only
+    decides when a refit is due (the periodic pass refits any project with a count above zero);
+    if the server crashed between the two commits, one answer would go uncounted and the refit
+    would come one answer later."""
+    (counted,) = _fetchone(
+        "UPDATE tasks_project SET answers_since_refit = answers_since_refit + 1 WHERE id = %s"  # noqa: S608 (a fixed clause is added; the value is a parameter)
+        f" RETURNING answers_since_refit{_async_commit_returning()}",
+        [project.pk],
+    )[:1]
+    if counted == project.refit_every:
+        # The crossing: one job per refit cycle, however many answers arrive while it waits or
+        # runs (the job queues a follow-up if the count is past it again).
+        enqueue_on_commit(project_refit_job, project.pk)
+
+
+def _async_commit_returning() -> str:
+    """``_async_commit`` for an autocommit statement's RETURNING list."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return ""
+    return ", set_config('synchronous_commit', 'off', true) IS NULL"
+
+
+def _submit_lock(*, assignment_id: int, worker: Worker):
+    """Lock the worker's standing, then their assignment; returns (standing, assignment, project).
+
+    The common case is two statements: the standing, found through the assignment and read with
+    the project, then the assignment. A missing standing (a lease claimed before standings
+    existed) is created here."""
+    row = _fetchone(
+        f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)}"  # noqa: S608 (identifiers from the models; values are parameters)
+        " FROM tasks_assignment a"
+        " JOIN workers_workerstanding s ON s.project_id = a.project_id AND s.worker_id = a.worker_id"
+        " JOIN tasks_project p ON p.id = a.project_id"
+        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s"),
+        [assignment_id, worker.pk],
+    )
+    if row is not None:
+        standing = _STANDING.load(connection, row)
+        project = _PROJECT.load(connection, row, _STANDING.width)
+    else:  # not theirs, not there, or no standing yet
+        found = Assignment.objects.filter(pk=assignment_id).values_list("worker_id", flat=True)
+        owner = found.first()
+        if owner is None:
+            raise Assignment.DoesNotExist("No Assignment matches the given query.")
+        if owner != worker.pk:
+            raise NotYourAssignment("This is not your assignment.")
+        standing, project = None, None
+    locked = _ASSIGNMENT.load(
+        connection,
+        _fetchone(
+            f"SELECT {_ASSIGNMENT.sql(connection)} FROM tasks_assignment a WHERE a.id = %s"  # noqa: S608 (identifiers from the models; values are parameters)
+            + _for_update(),
+            [assignment_id],
+        ),
+    )
+    if project is None:
+        project = Project.objects.get(pk=locked.project_id)
+        standing = standing_get(worker=worker, project=project, lock=True)
+    locked.project = project
+    return standing, locked, project
 
 
 def _answer_store(
     *, assignment: Assignment, project: Project, label: str, now: datetime, expert: bool = False
-) -> Item:
-    """Store the answer on its locked lease and re-decide the item under its row lock; an
-    expert's answer settles the item (source ``review``, kept by refits like a gold label)."""
-    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+) -> tuple[Item, list]:
+    """Store the answer on its locked lease and re-decide the item under its row lock (an
+    expert's answer settles it: source ``review``, kept by refits like a gold label); returns
+    the item and its write (``(sql, params)``), left to the caller to send with the next ones."""
     assignment.status = Assignment.Status.SUBMITTED
     assignment.label = label
     assignment.submitted_at = now
     assignment.seconds_spent = max((now - assignment.leased_at).total_seconds(), 0.0)
-    assignment.save(update_fields=["status", "label", "submitted_at", "seconds_spent"])
+    stored = sql_update_parts(
+        connection, assignment, ["status", "label", "submitted_at", "seconds_spent"]
+    )
+    lock = f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update()  # noqa: S608 (identifiers from the models; values are parameters)
+    if connection.vendor == "postgresql":  # one round trip: store the answer, lock the item
+        row = _fetchone(f"WITH stored AS ({stored[0]}) {lock}", [*stored[1], assignment.item_id])
+    else:
+        row = _fetchone(lock, [assignment.item_id])
+        _execute(*stored)
+    item = _ITEM.load(connection, row)
     item.answers_count += 1
     item.leases_count -= 1
     if assignment.kind == Assignment.Kind.TASK and expert:
@@ -369,8 +604,10 @@ def _answer_store(
         item.finalized_on = timezone.localdate(now)
     elif assignment.kind == Assignment.Kind.TASK:
         item_reassess(item=item, project=project)
-    item.save(
-        update_fields=[
+    write = sql_update_parts(
+        connection,
+        item,
+        [
             "answers_count",
             "leases_count",
             "status",
@@ -379,14 +616,13 @@ def _answer_store(
             "priority",
             "label_source",
             "finalized_on",
-        ]
+        ],
     )
-    return item
+    return item, [write]
 
 
-def _standing_count(
-    *, standing: WorkerStanding, assignment: Assignment, item: Item, project: Project
-) -> None:
+def _standing_count(*, standing: WorkerStanding, assignment: Assignment, item: Item) -> tuple:
+    """Count the answer on the worker's standing; returns the write (``(sql, params)``)."""
     standing.answers += 1
     fields = ["answers"]
     if assignment.kind in (Assignment.Kind.GOLD, Assignment.Kind.EXAM):
@@ -398,9 +634,7 @@ def _standing_count(
             standing.exam_answers += 1
             standing.exam_correct += correct
             fields += ["exam_answers", "exam_correct"]
-    standing.save(update_fields=fields)
-    if assignment.kind == Assignment.Kind.EXAM:
-        _exam_decide(standing=standing, project=project)
+    return sql_update_parts(connection, standing, fields)
 
 
 def _exam_decide(*, standing: WorkerStanding, project: Project, final: bool = False) -> None:

@@ -1,0 +1,102 @@
+"""The worker API's claim and submit: a bounded number of queries, and hand-written SQL that
+stores exactly what the ORM would (money, times, JSON), on SQLite and on PostgreSQL.
+
+Counts include the SAVEPOINT/RELEASE pair that the test's own transaction adds around each
+service's ``atomic()`` block (in production that block is a plain BEGIN/COMMIT).
+"""
+
+from decimal import Decimal
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from billing.models import LedgerEntry
+from tasks.models import Assignment, Item, Project
+from workers.models import WorkerStanding
+
+
+def client_for(worker) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=worker.user).key}")
+    return client
+
+
+def cycle(client, project, label="pos"):
+    with CaptureQueriesContext(connection) as claim_q:
+        claimed = client.post(f"/api/v1/projects/{project.pk}/assignments/")
+    assert claimed.status_code == 201, claimed.content
+    with CaptureQueriesContext(connection) as submit_q:
+        submitted = client.post(
+            f"/api/v1/assignments/{claimed.json()['id']}/submit/", {"label": label}, format="json"
+        )
+    assert submitted.status_code == 200, submitted.content
+    return claimed.json(), submitted.json(), len(claim_q), len(submit_q)
+
+
+def test_claim_and_submit_of_a_qualified_worker_stay_within_their_query_budget(
+    live_project, make_worker
+):
+    project = live_project(tasks=20, reward=Decimal("0.0125"), budget=Decimal("10"))
+    client = client_for(make_worker())
+    cycle(client, project)  # first contact: the standing is created
+    body, result, claim_queries, submit_queries = cycle(client, project, "neg")
+    postgres = connection.vendor == "postgresql"
+    # auth, SAVEPOINT, standing+project+live lease, pick+lease+item count, counters+ledger,
+    # RELEASE; SQLite sends the fused statements one by one.
+    assert claim_queries <= (6 if postgres else 9)
+    # auth, SAVEPOINT, standing+project, assignment, answer+item lock, answers, item+standing,
+    # RELEASE, refit counter.
+    assert submit_queries <= (9 if postgres else 11)
+    assert result == {"status": "submitted", "reward": "0.0125"}
+    assert set(body) == {"id", "item", "labels", "expires_at", "is_exam"}
+    assert body["labels"] == ["pos", "neg"] and body["is_exam"] is False
+
+
+def test_hand_written_writes_read_back_as_the_orm_writes_them(live_project, make_worker):
+    project = live_project(tasks=3, reward=Decimal("0.0125"), budget=Decimal("10"), min_overlap=1)
+    worker = make_worker()
+    client = client_for(worker)
+    body, _, _, _ = cycle(client, project, "neg")
+    stored = Assignment.objects.get(pk=body["id"])
+    assert stored.worker_id == worker.pk and stored.item_id == body["item"]["id"]
+    assert stored.status == "submitted" and stored.label == "neg"
+    assert stored.reward == Decimal("0.0125")
+    assert stored.expires_at - stored.leased_at == project.assignment_duration
+    assert stored.submitted_at >= stored.leased_at and stored.seconds_spent >= 0
+    assert body["expires_at"].endswith("Z")
+    # Time filters compare stored times as the ORM writes them (text on SQLite).
+    assert Assignment.objects.filter(pk=stored.pk, expires_at__gt=stored.leased_at).exists()
+    assert Assignment.objects.filter(pk=stored.pk, submitted_at=stored.submitted_at).exists()
+    item = Item.objects.get(pk=stored.item_id)
+    assert (item.answers_count, item.leases_count) == (1, 0)
+    assert item.payload == body["item"]["payload"]
+    project.refresh_from_db()
+    assert project.reserved == Decimal("0.0125") and project.spent == 0
+    assert project.answers_since_refit == 1
+    entry = LedgerEntry.objects.get(assignment=stored)
+    assert (entry.movement, entry.amount, entry.worker_id) == (
+        "reserve",
+        Decimal("0.0125"),
+        worker.pk,
+    )
+    assert entry.created_at is not None and entry.day is not None
+    standing = WorkerStanding.objects.get(worker=worker, project=project)
+    assert standing.answers == 1
+
+
+def test_a_draft_project_or_someone_elses_assignment_is_404(live_project, make_worker):
+    project = live_project(tasks=2)
+    draft = Project.objects.create(
+        owner=project.owner, name="draft", labels=["a", "b"], reward=1, budget=1
+    )
+    mine, other = client_for(make_worker()), client_for(make_worker())
+    assert mine.post(f"/api/v1/projects/{draft.pk}/assignments/").status_code == 404
+    assert mine.post("/api/v1/projects/999999/assignments/").status_code == 404
+    lease = mine.post(f"/api/v1/projects/{project.pk}/assignments/").json()
+    url = f"/api/v1/assignments/{lease['id']}/submit/"
+    assert other.post(url, {"label": "pos"}, format="json").status_code == 404
+    assert other.post(url, {"label": ""}, format="json").status_code == 404
+    assert mine.post(url, {"label": ""}, format="json").status_code == 400
+    assert mine.post(url, {"label": "pos"}, format="json").status_code == 200
