@@ -58,13 +58,16 @@ def simulate(empty: Path, folder: Path, name: str, args: list[str]) -> dict:
     out = folder / f"{name}.json"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
     started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "manage.py", "simulate", "--quiet", "--json", str(out), *args],
         cwd=ROOT,
         env=env,
-        check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if done.returncode:  # say why, and let the other simulations finish
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
     for leftover in folder.glob(f"{name}.sqlite3*"):
         leftover.unlink()
     report = json.loads(out.read_text())
