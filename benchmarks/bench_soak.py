@@ -198,6 +198,7 @@ def soak(args) -> dict:
             overlap=10,
             blocking=False,
             seed=args.seed,
+            refit_every=args.refit_every,
         )
         log(
             f"{args.workers} simulated workers on {dataset.name} ({len(dataset.tasks):,} items), "
@@ -372,6 +373,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=64, help="client threads (default 64)")
     parser.add_argument(
         "--dataset", default=str(ROOT / "benchmarks" / "data" / "product"), help="dataset folder"
+    )
+    parser.add_argument(
+        "--refit-every",
+        type=int,
+        default=50,
+        help="refit after this many answers (default 50, a new project's default; the refit "
+        "jobs then run back to back on the Celery worker, as on a busy deployment)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logs", default="/tmp/hitl_soak_logs", help="process logs go here")
