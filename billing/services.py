@@ -15,8 +15,9 @@ from django.db.models.functions import Round
 
 from audit.services import audit_record
 from hitl_platform import money
+from hitl_platform.db import sql_insert, sql_insert_select
 from hitl_platform.errors import ApplicationError, Conflict
-from tasks.models import Project, sql_insert, sql_insert_select
+from tasks.models import Project
 from workers.models import Worker
 
 from .models import Account, LedgerEntry, Movement, Payout

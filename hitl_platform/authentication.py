@@ -3,7 +3,7 @@ from django.db import connection
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from tasks.models import RowReader
+from hitl_platform.db import RowReader
 from workers.models import Worker
 
 

@@ -28,21 +28,19 @@ from aggregation.services import item_reassess
 from audit.services import audit_record
 from billing.services import counters_move, release_entry, reserve_entry
 from hitl_platform import money
-from hitl_platform.errors import ApplicationError, Conflict, NotAllowed
-from hitl_platform.jobs import enqueue_on_commit
-from workers.models import Worker, WorkerStanding
-from workers.services import standing_block
-
-from .models import (
-    Assignment,
-    Item,
-    Project,
+from hitl_platform.db import (
     RowReader,
     sql_insert,
     sql_insert_select,
     sql_update,
     sql_update_parts,
 )
+from hitl_platform.errors import ApplicationError, Conflict, NotAllowed
+from hitl_platform.jobs import enqueue_on_commit
+from workers.models import Worker, WorkerStanding
+from workers.services import standing_block
+
+from .models import Assignment, Item, Project
 
 _random = random.SystemRandom()
 
