@@ -22,6 +22,7 @@ from audit.services import audit_record
 from billing.models import Account, LedgerEntry, Movement
 from billing.services import _entry, approve_entry, counters_move, release_entry
 from hitl_platform import money
+from hitl_platform.db import rows_update
 from hitl_platform.errors import ApplicationError
 
 from .models import Assignment, Project
@@ -44,9 +45,7 @@ def _decide(
     for a, reason in reject:
         a.status, a.decided_at, a.rejection_reason = Assignment.Status.REJECTED, now, reason
     decided = approve + [a for a, _ in reject]
-    Assignment.objects.bulk_update(
-        decided, ["status", "decided_at", "rejection_reason"], batch_size=500
-    )
+    rows_update(Assignment, decided, ["status", "decided_at", "rejection_reason"])
     entries = [approve_entry(project_id=project.pk, assignment=a) for a in approve if a.reward]
     entries += [
         release_entry(project_id=project.pk, assignment=a, reason=reason, movement=Movement.REJECT)

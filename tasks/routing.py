@@ -15,12 +15,13 @@ PostgreSQL (``_async_commit``), and a submit does not take it at all in the answ
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
@@ -198,36 +199,34 @@ def _pick_review(*, project: Project, worker: Worker) -> Item | None:
     )
 
 
-def _pick_task(*, project: Project, worker: Worker, eligible: Q | None = None) -> Item | None:
+def _pick_task(
+    *, project: Project, worker: Worker, eligible: Collection[int] | None = None
+) -> Item | None:
     """The open item where one more answer is worth most: least confident first, then fewest
     answers, then fewest live leases (answers on the way: many workers arriving at once spread
     over the items instead of piling onto the first one), then oldest; never one the worker has
-    touched; never past the maximum overlap. Locked (skipping items other claims hold); served
-    by the partial index ``item_open_routing``."""
-    if eligible is None:
-        row = _fetchone(
-            f"SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
-            + _for_update(of="i", skip_locked=True),
-            [project.pk, project.max_overlap, worker.pk],
-        )
-        return None if row is None else _ITEM_PAYLOAD.load(connection, row)
-    qs = Item.objects.filter(project=project, status=Item.Status.OPEN, gold_label="").filter(
-        answers_count__lt=project.max_overlap - F("leases_count")
+    touched; never past the maximum overlap; among ``eligible`` item ids if given. Locked
+    (skipping items other claims hold); served by the partial index ``item_open_routing``."""
+    if eligible is not None and not eligible:
+        return None
+    pick, extra = _pick_sql(eligible)
+    row = _fetchone(
+        f"SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"  # noqa: S608 (identifiers from the models; values are parameters)
+        + _for_update(of="i", skip_locked=True),
+        [project.pk, project.max_overlap, worker.pk, *extra],
     )
-    return (
-        qs.filter(eligible)
-        .filter(_unanswered_by(worker))
-        .order_by("priority", "answers_count", "leases_count", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
+    return None if row is None else _ITEM_PAYLOAD.load(connection, row)
 
 
 # --- services --------------------------------------------------------------------------------------
 
 
 def assignment_claim(
-    *, worker: Worker, project: Project, now: datetime | None = None, eligible: Q | None = None
+    *,
+    worker: Worker,
+    project: Project,
+    now: datetime | None = None,
+    eligible: Collection[int] | None = None,
 ) -> Assignment | None:
     """Lease the next item for ``worker`` in ``project``; ``None`` when there is no work for them.
 
@@ -239,9 +238,9 @@ def assignment_claim(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            outcome = _SLOW
-            if eligible is None:
-                outcome = _claim_common(worker=worker, project_id=project.pk, now=now)
+            outcome = _claim_common(
+                worker=worker, project_id=project.pk, now=now, eligible=eligible
+            )
             if outcome is _SLOW:
                 outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
     except BudgetExhausted as exc:
@@ -265,7 +264,9 @@ def _project_pause_for_budget(*, project: Project) -> None:
         )
 
 
-def _claim_common(*, worker, project_id, now) -> Assignment | None | ApplicationError | object:
+def _claim_common(
+    *, worker, project_id, now, eligible=None
+) -> Assignment | None | ApplicationError | object:
     """The common claim in a few hand-written statements: an active worker, qualified in an
     active project with budget left, holding no lease there. One statement locks the standing
     and reads the project and the worker's live lease; the rest is ``_claim``'s. Any other case
@@ -293,8 +294,8 @@ def _claim_common(*, worker, project_id, now) -> Assignment | None | Application
     if item is not None:
         return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
     if connection.vendor == "postgresql":
-        return _pick_and_lease(project=project, worker=worker, now=now)
-    item = _pick_task(project=project, worker=worker)
+        return _pick_and_lease(project=project, worker=worker, now=now, eligible=eligible)
+    item = _pick_task(project=project, worker=worker, eligible=eligible)
     if item is None:
         return None
     return _lease(
@@ -302,16 +303,27 @@ def _claim_common(*, worker, project_id, now) -> Assignment | None | Application
     )
 
 
-_PICK_SQL = (
+_PICK_WHERE = (
     " FROM tasks_item i"
     " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
     " AND i.answers_count < %s - i.leases_count"
     " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.item_id = i.id AND a.worker_id = %s)"
-    " ORDER BY i.priority, i.answers_count, i.leases_count, i.id LIMIT 1"
 )
+_PICK_ORDER = " ORDER BY i.priority, i.answers_count, i.leases_count, i.id LIMIT 1"
 
 
-def _pick_and_lease(*, project: Project, worker: Worker, now: datetime) -> Assignment | None:
+def _pick_sql(eligible: Collection[int] | None) -> tuple[str, list]:
+    """The FROM … LIMIT 1 of the pick (parameters: project, maximum overlap, worker, then the
+    eligible ids if any)."""
+    if eligible is None:
+        return _PICK_WHERE + _PICK_ORDER, []
+    ids = sorted(eligible)
+    return f"{_PICK_WHERE} AND i.id IN ({', '.join(['%s'] * len(ids))}){_PICK_ORDER}", ids
+
+
+def _pick_and_lease(
+    *, project: Project, worker: Worker, now: datetime, eligible: Collection[int] | None = None
+) -> Assignment | None:
     """``_pick_task`` then ``_lease`` of a task in two statements (PostgreSQL): one picks and
     locks the item, inserts the lease and counts it on the item; one moves the budget counters
     and writes the ledger row (``counters_move``, the project last)."""
@@ -323,16 +335,19 @@ def _pick_and_lease(*, project: Project, worker: Worker, now: datetime) -> Assig
         leased_at=now,
         expires_at=now + project.assignment_duration,
     )
+    if eligible is not None and not eligible:
+        return None
     insert, values = sql_insert_select(connection, [assignment], "picked", {"item_id": "picked.id"})
+    pick, extra = _pick_sql(eligible)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{_PICK_SQL}"  # noqa: S608 (identifiers from the models; values are parameters)
+            f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"  # noqa: S608 (identifiers from the models; values are parameters)
             f"{_for_update(of='i', skip_locked=True)}),"
             " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
             " WHERE id IN (SELECT id FROM picked)),"
             f" leased AS ({insert})"
             f" SELECT leased.id, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i",
-            [project.pk, project.max_overlap, worker.pk, *values],
+            [project.pk, project.max_overlap, worker.pk, *extra, *values],
         )
         row = cursor.fetchone()
     if row is None:

@@ -54,6 +54,18 @@ def test_workers_arriving_together_spread_over_the_unanswered_items(live_project
     assert fifth.item_id == min(lease.item_id for lease in leases)
 
 
+def test_an_eligibility_filter_narrows_the_items_a_worker_may_get(live_project, make_worker):
+    """The simulator's replayed workers only take items they answered in their data."""
+    project = live_project(tasks=4)
+    allowed = set(Item.objects.filter(external_id__in=["t2", "t3"]).values_list("pk", flat=True))
+    worker = make_worker()
+    first = assignment_claim(worker=worker, project=project, eligible=allowed)
+    assert first.item.external_id == "t2"
+    answer_submit(assignment=first, worker=worker, label="pos")
+    assert assignment_claim(worker=worker, project=project, eligible=set()) is None
+    assert assignment_claim(worker=make_worker(), project=project, eligible=set()) is None
+
+
 def test_claim_never_gives_a_worker_the_same_item_twice(live_project, worker):
     project = live_project(tasks=3)
     seen = [answer(worker, project).item_id for _ in range(3)]
