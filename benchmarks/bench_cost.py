@@ -144,8 +144,11 @@ def plot(results: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(results) :]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower right", fontsize=9)
+    legend = {}  # every series of any panel, once (not every dataset has the model's runs)
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="lower right", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
