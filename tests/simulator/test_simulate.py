@@ -83,6 +83,8 @@ def test_with_the_model_on_the_project_trains_on_the_items_and_reports_each_pass
     by_model = final.filter(label_source="model")
     assert report["final_by_source"].get("model", 0) == by_model.count()
     assert not by_model.exclude(answers_count=0).exists()
+    # Only a trained version labels: every label of the model names the version that gave it.
+    assert not by_model.filter(model_version__isnull=True).exists()
     assert report["model_share"] == pytest.approx(by_model.count() / report["labeled_items"])
     assert report["ledger_ok"]
 
