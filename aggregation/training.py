@@ -95,10 +95,6 @@ def project_train(*, project: Project) -> ModelVersion | None:
         training_seconds=float(model.training_seconds_),
     )
     predicted, auto = _vote_and_label(project=project, model=model, version=version)
-    if not version.is_useful:  # do no harm: back to the people-only order for unstarted items
-        Item.objects.filter(
-            project=project, status="open", gold_label="", answers_count=0, leases_count=0
-        ).update(priority=0.0)
     ModelVersion.objects.filter(pk=version.pk).update(
         items_predicted=predicted, items_auto_labeled=auto
     )

@@ -99,13 +99,9 @@ def unstarted_priority(project: Project) -> float:
     0: people spread first answers over every item before adding second ones. With the model on,
     1: people finish the items they started (each final label is a training label) before
     starting new ones, so the items nobody started wait for the model's vote, which sets their
-    key to its confidence (the least sure go to people first) or labels them alone. Once the
-    latest model version is no better than chance, 0 again: a useless model changes no routing.
+    key to its confidence (the least sure go to people first) or labels them alone.
     """
-    if not project.model_enabled:
-        return 0.0
-    latest = project.model_versions.order_by("-version").values_list("is_useful", flat=True)
-    return 0.0 if latest.first() is False else 1.0
+    return 1.0 if project.model_enabled else 0.0
 
 
 def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason: str = "") -> int:
