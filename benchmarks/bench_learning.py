@@ -12,7 +12,6 @@ Prints a markdown table (means over ``--seeds`` random splits).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aggregation.learning import FeatureSpec, PreLabeler, combine  # noqa: E402
+from simulator.data import load_dataset  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 SPECS = {
@@ -41,12 +41,7 @@ TARGET = 0.95
 
 
 def load(name: str) -> tuple[list[dict[str, str]], np.ndarray]:
-    with open(DATA / name / "items.csv", newline="") as f:
-        items = {row["task"]: row for row in csv.DictReader(f)}
-    with open(DATA / name / "gold.csv", newline="") as f:
-        gold = {row["task"]: row["label"] for row in csv.DictReader(f)}
-    tasks = sorted(t for t in gold if t in items)
-    return [items[t] for t in tasks], np.array([gold[t] for t in tasks], dtype=object)
+    return load_dataset(DATA / name).gold_items()
 
 
 def run(name: str, classifier: str, share: float, seed: int) -> dict[str, float]:

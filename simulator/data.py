@@ -46,6 +46,12 @@ class Dataset:
             out.setdefault(w, {}).setdefault(t, label)
         return out
 
+    def gold_items(self) -> tuple[list[dict[str, str]], np.ndarray]:
+        """The items that have fields and a gold label, by task id: their fields and gold labels
+        (object array), to train and score the pre-labeler offline."""
+        tasks = sorted(t for t in self.gold if t in self.items)
+        return [self.items[t] for t in tasks], np.array([self.gold[t] for t in tasks], dtype=object)
+
     def head(self, n_tasks: int) -> Dataset:
         """The first ``n_tasks`` tasks with their answers, gold and fields (for tests and demos)."""
         keep = set(self.tasks[:n_tasks])

@@ -5,7 +5,6 @@ No database. Real-data checks use the shared datasets' gold labels (benchmarks/d
 
 from __future__ import annotations
 
-import csv
 import math
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from aggregation.learning import (
     parse_number,
     wilson_lower,
 )
+from simulator.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / "data"
@@ -50,12 +50,7 @@ def reviews(n: int, seed: int = 0, noise: float = 0.0) -> tuple[list[dict], np.n
 
 
 def load(name: str) -> tuple[list[dict[str, str]], np.ndarray]:
-    with open(DATA / name / "items.csv", newline="") as f:
-        items = {row["task"]: row for row in csv.DictReader(f)}
-    with open(DATA / name / "gold.csv", newline="") as f:
-        gold = {row["task"]: row["label"] for row in csv.DictReader(f)}
-    tasks = sorted(t for t in gold if t in items)
-    return [items[t] for t in tasks], np.array([gold[t] for t in tasks], dtype=object)
+    return load_dataset(DATA / name).gold_items()
 
 
 # -- isolation ---------------------------------------------------------------------------------
