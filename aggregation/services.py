@@ -234,6 +234,14 @@ def item_decide(
     return before != (item.status, item.final_label, item.confidence, item.label_source)
 
 
+def item_settle(*, item: Item, label: str, now) -> None:
+    """A person the requester trusts (an expert) decided the item: final with their label,
+    source ``review``; refits keep it and clamp it like a gold label."""
+    item.status, item.final_label, item.label_source = "final", label, Item.Source.REVIEW
+    item.confidence = item.priority = 1.0
+    item.finalized_on = timezone.localdate(now)
+
+
 def item_reassess(*, item: Item, project: Project) -> bool:
     """Re-decide one item after a new answer: people's posterior, the model's vote if useful."""
     vote = model_vote(item=item, project=project)

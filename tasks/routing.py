@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
-from aggregation.services import item_reassess
+from aggregation.services import item_reassess, item_settle
 from audit.services import audit_record
 from billing.services import counters_move, release_entry, reserve_entry
 from hitl_platform import money
@@ -515,10 +515,9 @@ def answer_submit(
                     _execute(sql, values)
                 if locked.kind == Assignment.Kind.EXAM:
                     _exam_decide(standing=standing, project=project)
-    if not expired:
-        _refit_count(project)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
+    _refit_count(project)
     return SubmitResult(locked.status, locked.reward, item.status)
 
 
@@ -612,9 +611,7 @@ def _answer_store(
     item.answers_count += 1
     item.leases_count -= 1
     if assignment.kind == Assignment.Kind.TASK and expert:
-        item.status, item.final_label, item.label_source = "final", label, Item.Source.REVIEW
-        item.confidence = item.priority = 1.0
-        item.finalized_on = timezone.localdate(now)
+        item_settle(item=item, label=label, now=now)
     elif assignment.kind == Assignment.Kind.TASK:
         item_reassess(item=item, project=project)
     write = sql_update_parts(
