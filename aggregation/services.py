@@ -283,6 +283,16 @@ def project_refit(*, project: Project) -> RefitResult | None:
         Project.objects.filter(pk=project.pk).update(refit_started_at=None)
 
 
+def known_labels(*, project: Project, item_ids: list[int]) -> dict[int, str]:
+    """The labels a refit clamps, by item: gold items' and those an expert settled (``review``)."""
+    return {
+        pk: gold or final
+        for pk, gold, final in Item.objects.filter(project=project, pk__in=item_ids)
+        .filter(~Q(gold_label="") | Q(label_source=Item.Source.REVIEW))
+        .values_list("pk", "gold_label", "final_label")
+    }
+
+
 def _refit(*, project: Project) -> RefitResult:
     """Refit the project's aggregation model over all its answers, gold clamped.
 
@@ -305,15 +315,7 @@ def _refit(*, project: Project) -> RefitResult:
     )
     k = len(project.labels)
     code = {label: i for i, label in enumerate(project.labels)}
-    # Known labels, clamped: gold items, and items an expert settled (source ``review``).
-    gold_items = {
-        pk: gold or final
-        for pk, gold, final in Item.objects.filter(
-            project=project, pk__in=answers.task_ids.tolist()
-        )
-        .filter(~Q(gold_label="") | Q(label_source=Item.Source.REVIEW))
-        .values_list("pk", "gold_label", "final_label")
-    }
+    gold_items = known_labels(project=project, item_ids=answers.task_ids.tolist())
     task_code = {int(t): i for i, t in enumerate(answers.task_ids)}
     gold = {task_code[pk]: code[label] for pk, label in gold_items.items()}
     estimator = make_estimator(project.aggregation_method).fit(answers, gold=gold)

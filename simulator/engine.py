@@ -34,7 +34,7 @@ from hitl_platform import money
 from hitl_platform.celery import app as celery_app
 from hitl_platform.errors import NotAllowed
 from tasks.approval import answers_approve_due, earnings_mature
-from tasks.models import Assignment, Item, Project
+from tasks.models import Project
 from tasks.routing import (
     BudgetExhausted,
     LeaseNotLive,
@@ -44,9 +44,10 @@ from tasks.routing import (
     assignments_expire,
 )
 from tasks.services import items_import, project_create, project_publish
-from workers.models import Worker, WorkerStanding
+from workers.models import Worker
 from workers.services import worker_create
 
+from .baselines import max_overlap
 from .crowd import Crowd, ReplayCrowd, SyntheticCrowd
 from .data import Dataset, gold_split, items_csv, model_features
 
@@ -165,10 +166,7 @@ def project_settings(
             "model_retrain_every": max(100, n_tasks // 10),
         }
     if isinstance(crowd, ReplayCrowd):
-        per_task: dict[str, int] = {}
-        for t, _, _ in dataset.answers:
-            per_task[t] = per_task.get(t, 0) + 1
-        most = max(per_task.values())
+        most = max_overlap(dataset)
         capacity = crowd.capacity
     else:
         most = 10
@@ -329,11 +327,10 @@ class _Loop:
 
     def claim(self, t: float, i: int) -> None:
         worker, todo = self.workers[i], self.todo[i]
-        eligible = todo  # None: any item
         self.counters["claims"] += 1
         try:
             lease = assignment_claim(
-                worker=worker, project=self.project, now=self.at(t), eligible=eligible
+                worker=worker, project=self.project, now=self.at(t), eligible=todo
             )
         except BudgetExhausted:
             self.run.stopped_by = "budget"
@@ -414,22 +411,3 @@ class _Loop:
         mature_at = approve_at + timedelta(days=project.approval_delay_days, seconds=1)
         if mature_at < timezone.now():
             earnings_mature(now=mature_at)
-
-
-def standings_blocked(project: Project) -> int:
-    return WorkerStanding.objects.filter(
-        project=project, state=WorkerStanding.State.BLOCKED
-    ).count()
-
-
-def items_by_status(project: Project) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for status in Item.objects.filter(project=project, gold_label="").values_list(
-        "status", flat=True
-    ):
-        out[status] = out.get(status, 0) + 1
-    return out
-
-
-def answered(project: Project):
-    return Assignment.objects.filter(project=project, status__in=Assignment.ANSWERED)

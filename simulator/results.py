@@ -22,6 +22,7 @@ import numpy as np
 from django.db.models import Count, Sum
 
 from aggregation import encode, make_estimator
+from aggregation.services import known_labels
 from billing.models import LedgerEntry, Movement
 from billing.selectors import ledger_mismatches
 from hitl_platform import money
@@ -34,7 +35,7 @@ from .engine import Run
 
 def consensus_labels(project: Project) -> dict[int, str]:
     """Most likely label of every answered item under the project's estimator (what its last
-    refit computed: same answers, same gold clamped, deterministic fit)."""
+    refit computed: same answers, same known labels clamped, deterministic fit)."""
     rows = list(
         Assignment.objects.filter(project=project, status__in=Assignment.ANSWERED).values_list(
             "item_id", "worker_id", "label"
@@ -50,9 +51,7 @@ def consensus_labels(project: Project) -> dict[int, str]:
     task_code = {int(t): i for i, t in enumerate(answers.task_ids)}
     gold = {
         task_code[pk]: code[label]
-        for pk, label in Item.objects.filter(project=project, pk__in=list(task_code))
-        .exclude(gold_label="")
-        .values_list("pk", "gold_label")
+        for pk, label in known_labels(project=project, item_ids=list(task_code)).items()
     }
     model = make_estimator(project.aggregation_method).fit(answers, gold=gold)
     return {
