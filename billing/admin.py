@@ -8,13 +8,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import timezone
 
 from workers.models import Worker
 
-from .models import Account, LedgerEntry, Payout
-from .selectors import all_balances
-from .services import payout_create
+from .models import LedgerEntry, Payout
+from .selectors import payable_balances
+from .services import payouts_run
 
 
 class ReadOnly:
@@ -64,11 +63,7 @@ class PayoutAdmin(ReadOnly, admin.ModelAdmin):
         payment provider. Each worker's balance is paid at most once (see ``payout_create``)."""
         if not request.user.is_superuser:
             raise PermissionDenied
-        payable = {
-            owner: amount
-            for (kind, owner), amount in all_balances().items()
-            if kind == Account.AVAILABLE and amount > 0
-        }
+        payable = payable_balances()
         workers = Worker.objects.filter(pk__in=payable).select_related("user").order_by("pk")
         if request.method != "POST":
             return TemplateResponse(
@@ -82,25 +77,16 @@ class PayoutAdmin(ReadOnly, admin.ModelAdmin):
                     "total": sum(payable.values()),
                 },
             )
-        reference = f"run-{timezone.now():%Y%m%d-%H%M%S}"
+        reference, payouts = payouts_run(actor=request.user)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["payout_id", "worker_id", "username", "email", "amount", "reference"])
-        count = 0
-        for worker in workers:
-            payout = payout_create(worker=worker, actor=request.user, reference=reference)
-            if payout is not None:
-                writer.writerow(
-                    [
-                        payout.pk,
-                        worker.pk,
-                        worker.user.username,
-                        worker.user.email,
-                        payout.amount,
-                        reference,
-                    ]
-                )
-                count += 1
+        for payout in payouts:
+            user = payout.worker.user
+            writer.writerow(
+                [payout.pk, payout.worker_id, user.username, user.email, payout.amount, reference]
+            )
+        count = len(payouts)
         self.message_user(request, f"Created {count} payouts ({reference}).", messages.SUCCESS)
         response = HttpResponse(out.getvalue(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="payouts-{reference}.csv"'

@@ -72,3 +72,12 @@ def ledger_mismatches(*, project) -> list[str]:
             f"reserved {project.reserved} but live leases and undecided answers hold {held}"
         )
     return problems
+
+
+def payable_balances() -> dict[int, Decimal]:
+    """``{worker pk: available balance}`` of every worker with something to pay out."""
+    return {
+        owner: amount
+        for (kind, owner), amount in all_balances().items()
+        if kind == Account.AVAILABLE and amount > 0
+    }

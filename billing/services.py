@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Round
+from django.utils import timezone
 
 from audit.services import audit_record
 from hitl_platform import money
@@ -21,7 +22,7 @@ from tasks.models import Project
 from workers.models import Worker
 
 from .models import Account, LedgerEntry, Movement, Payout
-from .selectors import account_balance
+from .selectors import account_balance, payable_balances
 
 
 class BudgetExceeded(Conflict):
@@ -239,3 +240,19 @@ def payout_create(*, worker: Worker, actor=None, reference: str = "") -> Payout 
             data={"amount": str(amount), "payout": payout.pk},
         )
     return payout
+
+
+def payouts_run(*, actor=None, reference: str = "") -> tuple[str, list[Payout]]:
+    """Pay out every positive available balance; returns the run's reference and its payouts.
+
+    One transaction per worker (``payout_create``), so a run killed half-way leaves the workers
+    it paid paid and the rest for the next run, and no run, repeat or retry pays a balance twice.
+    """
+    reference = reference or f"run-{timezone.now():%Y%m%d-%H%M%S}"
+    payouts = []
+    workers = Worker.objects.filter(pk__in=payable_balances()).select_related("user")
+    for worker in workers.order_by("pk"):
+        payout = payout_create(worker=worker, actor=actor, reference=reference)
+        if payout is not None:
+            payouts.append(payout)
+    return reference, payouts
