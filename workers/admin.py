@@ -54,20 +54,24 @@ class WorkerStandingAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark selected workers as experts", permissions=["change"])
     def mark_expert(self, request, queryset):
-        for standing in queryset.select_related("project", "worker__user"):
-            standing_expert_set(standing=standing, expert=True, actor=request.user)
+        changed = self._expert_set(request, queryset, expert=True)
         self.message_user(
             request,
-            f"{queryset.count()} expert(s): their answers settle items, and items in review "
-            "go to them first.",
+            f"{changed} new expert(s): their answers settle items, and items in review go to "
+            "them first.",
             messages.SUCCESS,
         )
 
     @admin.action(description="Remove expert status of selected workers", permissions=["change"])
     def unmark_expert(self, request, queryset):
-        for standing in queryset.select_related("project", "worker__user"):
-            standing_expert_set(standing=standing, expert=False, actor=request.user)
-        self.message_user(request, f"{queryset.count()} worker(s) are no longer experts.")
+        changed = self._expert_set(request, queryset, expert=False)
+        self.message_user(request, f"{changed} worker(s) are no longer experts.")
+
+    def _expert_set(self, request, queryset, *, expert: bool) -> int:
+        standings = list(queryset.exclude(expert=expert).select_related("project", "worker__user"))
+        for standing in standings:
+            standing_expert_set(standing=standing, expert=expert, actor=request.user)
+        return len(standings)
 
     @admin.action(description="Pay a bonus to selected workers…", permissions=["change"])
     def bonus(self, request, queryset):

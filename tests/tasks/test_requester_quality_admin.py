@@ -61,3 +61,31 @@ def test_requester_unblocks_a_worker_and_it_is_logged(client, requester, answere
     assert event.actor == requester and "Exam failed" in event.reason
     page = client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
     assert "worker.unblock" in page and "worker.block" in page
+
+
+def test_requester_marks_experts_in_own_projects_only(client, requester, other_requester, answered):
+    project, _, standing = answered
+    changelist = reverse("admin:workers_workerstanding_changelist")
+    client.force_login(other_requester)
+    client.post(changelist, {"action": "mark_expert", "_selected_action": [standing.pk]})
+    standing.refresh_from_db()
+    assert not standing.expert
+    client.force_login(requester)
+    response = client.post(
+        changelist, {"action": "mark_expert", "_selected_action": [standing.pk]}, follow=True
+    )
+    standing.refresh_from_db()
+    assert standing.expert and "1 new expert(s)" in response.content.decode()
+    # Marking again changes nothing and says so; taking it back is logged too.
+    response = client.post(
+        changelist, {"action": "mark_expert", "_selected_action": [standing.pk]}, follow=True
+    )
+    assert "0 new expert(s)" in response.content.decode()
+    client.post(changelist, {"action": "unmark_expert", "_selected_action": [standing.pk]})
+    standing.refresh_from_db()
+    assert not standing.expert
+    events = AuditEvent.objects.filter(action__startswith="worker.expert").order_by("pk")
+    assert [e.action for e in events] == [
+        "worker.expert",
+        "worker.expert_removed",
+    ]
