@@ -15,6 +15,9 @@ from django.utils import timezone
 from hitl_platform import money
 
 MONEY = {"max_digits": money.MAX_DIGITS, "decimal_places": money.PLACES}
+#: With no ``block_estimated_accuracy`` set, a worker is blocked below this share of the way
+#: from guessing (1/K for K labels) to always right: 55% with two labels, 28% with five.
+ACCURACY_FLOOR_ABOVE_CHANCE = 0.1
 
 
 class AggregationMethod(models.TextChoices):
@@ -77,7 +80,11 @@ class Project(models.Model):
         default=8, help_text="…once they have answered this many gold items."
     )
     block_estimated_accuracy = models.FloatField(
-        default=0.55, help_text="Block a worker whose estimated accuracy falls below this…"
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Block a worker whose estimated accuracy falls below this… Empty: a tenth of "
+        "the way from guessing to always right (55% with two labels, 28% with five).",
     )
     block_estimated_min_answers = models.PositiveSmallIntegerField(
         default=20, help_text="…once they have given this many answers."
@@ -192,7 +199,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(exam_pass_accuracy__gte=0, exam_pass_accuracy__lte=1)
                 & Q(block_gold_accuracy__gte=0, block_gold_accuracy__lte=1)
-                & Q(block_estimated_accuracy__gte=0, block_estimated_accuracy__lte=1)
+                & (
+                    Q(block_estimated_accuracy__isnull=True)
+                    | Q(block_estimated_accuracy__gte=0, block_estimated_accuracy__lte=1)
+                )
                 & Q(block_min_median_seconds__gte=0),
                 name="project_quality_rules_range",
             ),
@@ -203,6 +213,17 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def estimated_accuracy_floor(self) -> float:
+        """The estimated accuracy below which the blocking rule blocks a worker: the project's
+        ``block_estimated_accuracy``, or, unset, one relative to guessing. A fixed 55% would
+        block most of a five-label crowd that is right half the time, far above the 20% of a
+        guess, and leave its items unanswered."""
+        if self.block_estimated_accuracy is not None:
+            return self.block_estimated_accuracy
+        chance = 1.0 / max(len(self.labels), 2)
+        return chance + ACCURACY_FLOOR_ABOVE_CHANCE * (1.0 - chance)
 
     def clean(self) -> None:
         labels = self.labels

@@ -221,7 +221,7 @@ class ProjectSettingsInput(StrictInput):
     exam_pass_accuracy = _ratio(required=False)
     block_gold_accuracy = _ratio(required=False)
     block_gold_min_answers = _count(required=False)
-    block_estimated_accuracy = _ratio(required=False)
+    block_estimated_accuracy = _ratio(required=False, allow_null=True)
     block_estimated_min_answers = _count(required=False)
     block_min_median_seconds = serializers.FloatField(
         min_value=0.0, max_value=3600.0, required=False
@@ -269,7 +269,8 @@ class ProjectOutput(serializers.Serializer):
     exam_pass_accuracy = serializers.FloatField()
     block_gold_accuracy = serializers.FloatField()
     block_gold_min_answers = serializers.IntegerField()
-    block_estimated_accuracy = serializers.FloatField()
+    block_estimated_accuracy = serializers.FloatField(allow_null=True)
+    estimated_accuracy_floor = serializers.FloatField()
     block_estimated_min_answers = serializers.IntegerField()
     block_min_median_seconds = serializers.FloatField()
     block_speed_min_answers = serializers.IntegerField()

@@ -39,12 +39,13 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
     (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` after ``block_gold_min_answers`` gold
     answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
-    once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
+    (unset: ``Project.estimated_accuracy_floor``, relative to guessing) once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
     (an estimate from answers nobody else gave rests on nothing); median answer time below
     ``block_min_median_seconds`` after ``block_speed_min_answers`` answers. Each block is an audit
     event with its reason, and the worker sees the reason.
     """
     now = timezone.now()
+    floor = project.estimated_accuracy_floor
     blocked = []
     with transaction.atomic():
         standings = (
@@ -69,12 +70,12 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
             elif (
                 standing.evidence_answers >= project.block_estimated_min_answers
                 and standing.estimated_accuracy is not None
-                and standing.estimated_accuracy < project.block_estimated_accuracy
+                and standing.estimated_accuracy < floor
             ):
                 rule = "estimated_accuracy"
                 reason = (
                     f"Estimated accuracy {standing.estimated_accuracy:.0%} over {standing.answers} "
-                    f"answers is below {project.block_estimated_accuracy:.0%}."
+                    f"answers is below {floor:.0%}."
                 )
             elif (
                 standing.answers >= project.block_speed_min_answers

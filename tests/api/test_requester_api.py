@@ -46,6 +46,12 @@ def test_a_script_runs_a_project_end_to_end(requester, worker):
     assert api.post(f"{P}/{pid}/publish/").json()["status"] == "active"
     patched = api.patch(f"{P}/{pid}/", {"reward": "0.06", "min_overlap": 1}, format="json")
     assert patched.json()["reward"] == "0.0600" and patched.json()["min_overlap"] == 1
+    assert patched.json()["block_estimated_accuracy"] is None  # unset: relative to guessing
+    assert patched.json()["estimated_accuracy_floor"] == 0.55
+    own_floor = api.patch(f"{P}/{pid}/", {"block_estimated_accuracy": 0.7}, format="json").json()
+    assert own_floor["block_estimated_accuracy"] == own_floor["estimated_accuracy_floor"] == 0.7
+    back = api.patch(f"{P}/{pid}/", {"block_estimated_accuracy": None}, format="json").json()
+    assert back["block_estimated_accuracy"] is None and back["estimated_accuracy_floor"] == 0.55
     model = {"model_enabled": True, "model_features": {"text": ["text"]}, "spot_check_rate": 0.2}
     patched = api.patch(f"{P}/{pid}/", model, format="json").json()
     assert patched["model_enabled"] and patched["model_features"] == {"text": ["text"]}

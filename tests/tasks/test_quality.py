@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from aggregation import jobs
@@ -12,6 +13,7 @@ from tasks import routing
 from tasks.models import Item, Project
 from tasks.routing import answer_submit, assignment_claim
 from workers.models import WorkerStanding
+from workers.services import standings_apply_rules
 
 
 def answer(worker, project, label, seconds=5.0):
@@ -158,4 +160,38 @@ def test_a_refit_is_idempotent(live_project, make_worker):
     )
     assert skills == list(
         WorkerStanding.objects.order_by("pk").values_list("estimated_accuracy", flat=True)
+    )
+
+
+def test_the_estimated_accuracy_floor_is_relative_to_guessing(requester, project_factory):
+    two = project_factory(requester, labels=["pos", "neg"])
+    five = project_factory(requester, labels=["1", "2", "3", "4", "5"])
+    assert two.block_estimated_accuracy is None and five.block_estimated_accuracy is None
+    assert two.estimated_accuracy_floor == pytest.approx(0.55)  # the old fixed default
+    assert five.estimated_accuracy_floor == pytest.approx(0.28)  # guessing is 20% here
+    five.block_estimated_accuracy = 0.5
+    assert five.estimated_accuracy_floor == 0.5  # a requester's own floor wins
+
+
+def test_a_five_grade_crowd_right_half_the_time_is_kept_and_a_guesser_blocked(
+    requester, project_factory, make_worker
+):
+    """Right 45% of the time on five grades is far better than a guess (20%): a fixed 55% floor
+    blocked most of such a crowd and left its items unanswered."""
+    project = project_factory(requester, labels=["1", "2", "3", "4", "5"])
+    fair, guesser = make_worker(), make_worker()
+    for worker, accuracy in ((fair, 0.45), (guesser, 0.21)):
+        WorkerStanding.objects.create(
+            project=project,
+            worker=worker,
+            state=WorkerStanding.State.QUALIFIED,
+            answers=40,
+            evidence_answers=40,
+            estimated_accuracy=accuracy,
+        )
+    blocked = standings_apply_rules(project=project)
+    assert [s.worker_id for s in blocked] == [guesser.pk]
+    assert WorkerStanding.objects.get(worker=fair).state == WorkerStanding.State.QUALIFIED
+    assert WorkerStanding.objects.get(worker=guesser).blocked_reason == (
+        "Estimated accuracy 21% over 40 answers is below 28%."
     )
