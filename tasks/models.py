@@ -15,9 +15,11 @@ from django.utils import timezone
 from hitl_platform import money
 
 MONEY = {"max_digits": money.MAX_DIGITS, "decimal_places": money.PLACES}
-#: With no ``block_estimated_accuracy`` set, a worker is blocked below this share of the way
-#: from guessing (1/K for K labels) to always right: 55% with two labels, 28% with five.
-ACCURACY_FLOOR_ABOVE_CHANCE = 0.1
+#: Unless a project sets its own, a worker is blocked below this share of the way from guessing
+#: (1/K for K labels) to always right: on control questions (gold) 60% with two labels and 36%
+#: with five, on the consensus model's estimate 55% and 28%.
+GOLD_FLOOR_ABOVE_GUESSING = 0.2
+ESTIMATED_FLOOR_ABOVE_GUESSING = 0.1
 
 
 class AggregationMethod(models.TextChoices):
@@ -74,7 +76,11 @@ class Project(models.Model):
         default=0.75, help_text="Share of exam answers that must be right to open paid work."
     )
     block_gold_accuracy = models.FloatField(
-        default=0.6, help_text="Block a worker whose gold accuracy (with a prior) falls below this…"
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Block a worker whose gold accuracy (with a prior) falls below this… Empty: a "
+        "fifth of the way from guessing to always right (60% with two labels, 36% with five).",
     )
     block_gold_min_answers = models.PositiveSmallIntegerField(
         default=8, help_text="…once they have answered this many gold items."
@@ -198,7 +204,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(exam_pass_accuracy__gte=0, exam_pass_accuracy__lte=1)
-                & Q(block_gold_accuracy__gte=0, block_gold_accuracy__lte=1)
+                & (
+                    Q(block_gold_accuracy__isnull=True)
+                    | Q(block_gold_accuracy__gte=0, block_gold_accuracy__lte=1)
+                )
                 & (
                     Q(block_estimated_accuracy__isnull=True)
                     | Q(block_estimated_accuracy__gte=0, block_estimated_accuracy__lte=1)
@@ -214,6 +223,19 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def _above_guessing(self, share: float) -> float:
+        """The accuracy ``share`` of the way from guessing (1/K) to always right."""
+        chance = 1.0 / max(len(self.labels), 2)
+        return chance + share * (1.0 - chance)
+
+    @property
+    def gold_accuracy_floor(self) -> float:
+        """The gold accuracy below which the blocking rule blocks a worker: the project's
+        ``block_gold_accuracy``, or, unset, one relative to guessing."""
+        if self.block_gold_accuracy is not None:
+            return self.block_gold_accuracy
+        return self._above_guessing(GOLD_FLOOR_ABOVE_GUESSING)
+
     @property
     def estimated_accuracy_floor(self) -> float:
         """The estimated accuracy below which the blocking rule blocks a worker: the project's
@@ -222,8 +244,7 @@ class Project(models.Model):
         guess, and leave its items unanswered."""
         if self.block_estimated_accuracy is not None:
             return self.block_estimated_accuracy
-        chance = 1.0 / max(len(self.labels), 2)
-        return chance + ACCURACY_FLOOR_ABOVE_CHANCE * (1.0 - chance)
+        return self._above_guessing(ESTIMATED_FLOOR_ABOVE_GUESSING)
 
     def clean(self) -> None:
         labels = self.labels

@@ -37,7 +37,8 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     """Block the project's qualified workers whose measured quality breaks one of its rules.
 
     Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
-    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` after ``block_gold_min_answers`` gold
+    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` (unset:
+    ``Project.gold_accuracy_floor``, relative to guessing) after ``block_gold_min_answers`` gold
     answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
     (unset: ``Project.estimated_accuracy_floor``, relative to guessing) once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
     (an estimate from answers nobody else gave rests on nothing); median answer time below
@@ -45,7 +46,7 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     event with its reason, and the worker sees the reason.
     """
     now = timezone.now()
-    floor = project.estimated_accuracy_floor
+    gold_floor, floor = project.gold_accuracy_floor, project.estimated_accuracy_floor
     blocked = []
     with transaction.atomic():
         standings = (
@@ -59,13 +60,13 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
             if (
                 standing.gold_answers >= project.block_gold_min_answers
                 and standing.gold_accuracy is not None
-                and standing.gold_accuracy < project.block_gold_accuracy
+                and standing.gold_accuracy < gold_floor
             ):
                 rule = "gold_accuracy"
                 reason = (
                     f"Accuracy on control questions {standing.gold_accuracy:.0%} "
                     f"({standing.gold_correct} of {standing.gold_answers} right) is below "
-                    f"{project.block_gold_accuracy:.0%}."
+                    f"{gold_floor:.0%}."
                 )
             elif (
                 standing.evidence_answers >= project.block_estimated_min_answers

@@ -48,6 +48,8 @@ def test_a_script_runs_a_project_end_to_end(requester, worker):
     assert patched.json()["reward"] == "0.0600" and patched.json()["min_overlap"] == 1
     assert patched.json()["block_estimated_accuracy"] is None  # unset: relative to guessing
     assert patched.json()["estimated_accuracy_floor"] == 0.55
+    assert patched.json()["block_gold_accuracy"] is None
+    assert patched.json()["gold_accuracy_floor"] == 0.6
     own_floor = api.patch(f"{P}/{pid}/", {"block_estimated_accuracy": 0.7}, format="json").json()
     assert own_floor["block_estimated_accuracy"] == own_floor["estimated_accuracy_floor"] == 0.7
     back = api.patch(f"{P}/{pid}/", {"block_estimated_accuracy": None}, format="json").json()

@@ -110,6 +110,22 @@ def test_requester_creates_a_project_they_own(client, requester, project_form):
     assert project.labels == ["toxic", "fine"] and project.status == "draft"
 
 
+def test_quality_floors_left_empty_in_the_admin_follow_the_label_count(
+    client, requester, project_form
+):
+    client.force_login(requester)
+    form = project_form(
+        labels="1\n2\n3\n4\n5\n", block_gold_accuracy="", block_estimated_accuracy=""
+    )
+    assert client.post(reverse("admin:tasks_project_add"), form).status_code == 302
+    project = requester.projects.get()
+    assert project.block_gold_accuracy is None and project.block_estimated_accuracy is None
+    assert round(project.gold_accuracy_floor, 2) == 0.36
+    assert round(project.estimated_accuracy_floor, 2) == 0.28
+    page = client.get(reverse("admin:tasks_project_change", args=[project.pk])).content.decode()
+    assert "60% with two labels, 36% with five" in page  # the help text says what empty means
+
+
 def test_admin_form_rejects_a_single_label(client, requester):
     client.force_login(requester)
     response = client.post(

@@ -163,24 +163,30 @@ def test_a_refit_is_idempotent(live_project, make_worker):
     )
 
 
-def test_the_estimated_accuracy_floor_is_relative_to_guessing(requester, project_factory):
+def test_the_accuracy_floors_are_relative_to_guessing(requester, project_factory):
     two = project_factory(requester, labels=["pos", "neg"])
     five = project_factory(requester, labels=["1", "2", "3", "4", "5"])
-    assert two.block_estimated_accuracy is None and five.block_estimated_accuracy is None
-    assert two.estimated_accuracy_floor == pytest.approx(0.55)  # the old fixed default
+    assert two.block_estimated_accuracy is None and five.block_gold_accuracy is None
+    assert two.estimated_accuracy_floor == pytest.approx(0.55)  # the old fixed defaults
+    assert two.gold_accuracy_floor == pytest.approx(0.6)
     assert five.estimated_accuracy_floor == pytest.approx(0.28)  # guessing is 20% here
-    five.block_estimated_accuracy = 0.5
-    assert five.estimated_accuracy_floor == 0.5  # a requester's own floor wins
+    assert five.gold_accuracy_floor == pytest.approx(0.36)
+    five.block_estimated_accuracy, five.block_gold_accuracy = 0.5, 0.7
+    assert (five.estimated_accuracy_floor, five.gold_accuracy_floor) == (0.5, 0.7)  # theirs win
 
 
 def test_a_five_grade_crowd_right_half_the_time_is_kept_and_a_guesser_blocked(
     requester, project_factory, make_worker
 ):
-    """Right 45% of the time on five grades is far better than a guess (20%): a fixed 55% floor
-    blocked most of such a crowd and left its items unanswered."""
+    """Right 45-50% of the time on five grades is far better than a guess (20%): fixed floors of
+    55% (estimated) and 60% (gold) blocked most of such a crowd and left its items unanswered."""
     project = project_factory(requester, labels=["1", "2", "3", "4", "5"])
-    fair, guesser = make_worker(), make_worker()
-    for worker, accuracy in ((fair, 0.45), (guesser, 0.21)):
+    fair, guesser, gold_guesser = make_worker(), make_worker(), make_worker()
+    for worker, accuracy, gold_right in (
+        (fair, 0.45, 5),
+        (guesser, 0.21, 5),
+        (gold_guesser, 0.45, 2),
+    ):
         WorkerStanding.objects.create(
             project=project,
             worker=worker,
@@ -188,10 +194,16 @@ def test_a_five_grade_crowd_right_half_the_time_is_kept_and_a_guesser_blocked(
             answers=40,
             evidence_answers=40,
             estimated_accuracy=accuracy,
+            gold_answers=10,
+            gold_correct=gold_right,
+            gold_accuracy=(gold_right + 2) / 14,  # Beta(2, 2): 50% and 29%
         )
     blocked = standings_apply_rules(project=project)
-    assert [s.worker_id for s in blocked] == [guesser.pk]
+    assert {s.worker_id for s in blocked} == {guesser.pk, gold_guesser.pk}
     assert WorkerStanding.objects.get(worker=fair).state == WorkerStanding.State.QUALIFIED
     assert WorkerStanding.objects.get(worker=guesser).blocked_reason == (
         "Estimated accuracy 21% over 40 answers is below 28%."
+    )
+    assert WorkerStanding.objects.get(worker=gold_guesser).blocked_reason == (
+        "Accuracy on control questions 29% (2 of 10 right) is below 36%."
     )
