@@ -578,8 +578,9 @@ class DawidSkene(_EM):
         on 5-class data at two answers a task). Such a prior, learned from nothing, pins every
         worker to it and lets one class absorb the others (class prior 0.93 on one of five
         grades, every worker's accuracy estimated near 20%). With the cap, the crowd's prior
-        never outweighs a typical worker's own evidence for that class; on full answer sets it
-        does not bind (strengths 1–35 there, against caps of 9 and more).
+        never outweighs a typical worker's own evidence for that class. On the shared datasets'
+        full answer sets it binds only on music_genre (10 classes, caps of 3–8 against learned
+        strengths up to 34), where it moves the full model from 76.71% to 78.14% accurate.
         """
         alpha = self.pseudo_counts_
         row_n = counts.sum(axis=2)  # (W, K)
@@ -589,7 +590,7 @@ class DawidSkene(_EM):
             den = (digamma(row_n + row_alpha) - digamma(row_alpha)).sum(axis=0)
             alpha = np.maximum(alpha * num / np.maximum(den, 1e-12)[:, None], 1e-3)
         cap = np.maximum(row_n.mean(axis=0), 1.0)
-        return alpha * np.minimum(1.0, cap / alpha.sum(axis=1))[:, None]
+        return np.maximum(alpha * np.minimum(1.0, cap / alpha.sum(axis=1))[:, None], 1e-3)
 
     def _m_step(self, answers: Answers, q: _Posterior) -> tuple[np.ndarray, np.ndarray, float]:
         k = answers.n_labels

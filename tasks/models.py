@@ -226,7 +226,7 @@ class Project(models.Model):
     def _above_guessing(self, share: float) -> float:
         """The accuracy ``share`` of the way from guessing (1/K) to always right."""
         chance = 1.0 / max(len(self.labels), 2)
-        return chance + share * (1.0 - chance)
+        return round(chance + share * (1.0 - chance), 6)
 
     @property
     def gold_accuracy_floor(self) -> float:

@@ -268,10 +268,17 @@ class ProjectOutput(serializers.Serializer):
     exam_size = serializers.IntegerField()
     exam_pass_accuracy = serializers.FloatField()
     block_gold_accuracy = serializers.FloatField(allow_null=True)
-    gold_accuracy_floor = serializers.FloatField()
+    gold_accuracy_floor = serializers.FloatField(
+        help_text="The gold accuracy below which workers are blocked: block_gold_accuracy, or "
+        "with it null a fifth of the way from guessing to always right."
+    )
     block_gold_min_answers = serializers.IntegerField()
     block_estimated_accuracy = serializers.FloatField(allow_null=True)
-    estimated_accuracy_floor = serializers.FloatField()
+    estimated_accuracy_floor = serializers.FloatField(
+        help_text="The estimated accuracy below which workers are blocked: "
+        "block_estimated_accuracy, or with it null a tenth of the way from guessing to always "
+        "right."
+    )
     block_estimated_min_answers = serializers.IntegerField()
     block_min_median_seconds = serializers.FloatField()
     block_speed_min_answers = serializers.IntegerField()

@@ -33,12 +33,19 @@ def standing_block(
     )
 
 
+def _percents(measured: float, floor: float) -> tuple[str, str]:
+    """Both as whole percents, or with one decimal where whole ones would read the same
+    ("46.5% is below 46.7%", never "47% is below 47%")."""
+    digits = 0 if f"{measured:.0%}" != f"{floor:.0%}" else 1
+    return f"{measured:.{digits}%}", f"{floor:.{digits}%}"
+
+
 def standings_apply_rules(*, project) -> list[WorkerStanding]:
     """Block the project's qualified workers whose measured quality breaks one of its rules.
 
     Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
-    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` (unset:
-    ``Project.gold_accuracy_floor``, relative to guessing) after ``block_gold_min_answers`` gold
+    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` (unset: relative to guessing,
+    ``Project.gold_accuracy_floor``) after ``block_gold_min_answers`` gold
     answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
     (unset: ``Project.estimated_accuracy_floor``, relative to guessing) once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
     (an estimate from answers nobody else gave rests on nothing); median answer time below
@@ -63,10 +70,11 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
                 and standing.gold_accuracy < gold_floor
             ):
                 rule = "gold_accuracy"
+                measured, floor_text = _percents(standing.gold_accuracy, gold_floor)
                 reason = (
-                    f"Accuracy on control questions {standing.gold_accuracy:.0%} "
+                    f"Accuracy on control questions {measured} "
                     f"({standing.gold_correct} of {standing.gold_answers} right) is below "
-                    f"{gold_floor:.0%}."
+                    f"{floor_text}."
                 )
             elif (
                 standing.evidence_answers >= project.block_estimated_min_answers
@@ -74,9 +82,10 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
                 and standing.estimated_accuracy < floor
             ):
                 rule = "estimated_accuracy"
+                measured, floor_text = _percents(standing.estimated_accuracy, floor)
                 reason = (
-                    f"Estimated accuracy {standing.estimated_accuracy:.0%} over {standing.answers} "
-                    f"answers is below {floor:.0%}."
+                    f"Estimated accuracy {measured} over {standing.answers} "
+                    f"answers is below {floor_text}."
                 )
             elif (
                 standing.answers >= project.block_speed_min_answers

@@ -207,3 +207,23 @@ def test_a_five_grade_crowd_right_half_the_time_is_kept_and_a_guesser_blocked(
     assert WorkerStanding.objects.get(worker=gold_guesser).blocked_reason == (
         "Accuracy on control questions 29% (2 of 10 right) is below 36%."
     )
+
+
+def test_a_block_reason_never_reads_as_below_the_same_number(
+    requester, project_factory, make_worker
+):
+    project = project_factory(requester, labels=["a", "b", "c"])  # gold floor 46.67%
+    worker = make_worker()
+    WorkerStanding.objects.create(
+        project=project,
+        worker=worker,
+        state=WorkerStanding.State.QUALIFIED,
+        answers=40,
+        gold_answers=10,
+        gold_correct=5,
+        gold_accuracy=0.466,
+    )
+    standings_apply_rules(project=project)
+    assert WorkerStanding.objects.get(worker=worker).blocked_reason == (
+        "Accuracy on control questions 46.6% (5 of 10 right) is below 46.7%."
+    )

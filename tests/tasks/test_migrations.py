@@ -1,0 +1,54 @@
+"""Data migrations, run forward and back on a real schema."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("tasks", "0008_routing_counts_live_leases")]
+AFTER = [("tasks", "0009_quality_floors_relative_to_guessing")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    executor.loader.build_graph()
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_projects_on_the_old_fixed_floors_move_to_floors_relative_to_guessing():
+    """A project still on the fixed 60% / 55% never chose them; a requester's own floor stays."""
+    try:
+        apps = migrate(BEFORE)
+        user = apps.get_model("auth", "User").objects.create(username="owner")
+        projects = apps.get_model("tasks", "Project").objects
+        on_defaults = projects.create(
+            owner_id=user.pk, name="grades", labels=list("12345"), reward="0.05", budget="0"
+        )
+        chosen = projects.create(
+            owner_id=user.pk,
+            name="strict",
+            labels=["a", "b"],
+            reward="0.05",
+            budget="0",
+            block_gold_accuracy=0.8,
+            block_estimated_accuracy=0.7,
+        )
+        assert (on_defaults.block_gold_accuracy, on_defaults.block_estimated_accuracy) == (
+            0.6,
+            0.55,
+        )
+        projects = migrate(AFTER).get_model("tasks", "Project").objects
+        floors = dict(
+            projects.values_list("pk", "block_gold_accuracy").filter(
+                pk__in=[on_defaults.pk, chosen.pk]
+            )
+        )
+        assert floors == {on_defaults.pk: None, chosen.pk: 0.8}
+        assert projects.get(pk=on_defaults.pk).block_estimated_accuracy is None
+        assert projects.get(pk=chosen.pk).block_estimated_accuracy == 0.7
+        projects = migrate(BEFORE).get_model("tasks", "Project").objects  # and back
+        assert projects.get(pk=on_defaults.pk).block_gold_accuracy == 0.6
+        assert projects.get(pk=chosen.pk).block_gold_accuracy == 0.8
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
