@@ -9,8 +9,9 @@ For each shared dataset (real crowd answers with gold):
   clamped; ``simulator.baselines``), and Dawid-Skene on every recorded answer;
 - the platform's dynamic policy, replayed through the real services by ``manage.py simulate``
   (replayed workers, no gold given, every gold label hidden and scoring), twice: with the budget
-  of fixed overlap 3 (equal answers bought) and with an unlimited budget at target 0.95;
-- where the dataset has item fields (``items.csv``), the dynamic policy at target 0.95 once more
+  of fixed overlap 3 (equal answers bought) and with an unlimited budget at ``--target``
+  (default 0.95);
+- where the dataset has item fields (``items.csv``), the dynamic policy at that target once more
   with the model on (``--model on``): the human-in-the-loop figures of docs/hitl.md.
 Each simulation runs in a subprocess on a fresh SQLite database. Prints two Markdown tables
 (cost, and model on/off) and writes a plot of accuracy against answers bought (``--plot``,
@@ -126,8 +127,8 @@ def plot(results: list[dict], path: Path) -> None:
         ax.axhline(100 * r["ds_all"], color="grey", ls="--", lw=1, label="DS, all answers")
         for key, marker, label in (
             ("equal", "*", "dynamic, budget of overlap 3"),
-            ("free", "D", "dynamic, target 0.95"),
-            ("model", "P", "dynamic + model, target 0.95"),
+            ("free", "D", f"dynamic, target {r['target']:g}"),
+            ("model", "P", f"dynamic + model, target {r['target']:g}"),
         ):
             rep = r["dynamic"].get(key)
             if rep:
@@ -157,7 +158,8 @@ def plot(results: list[dict], path: Path) -> None:
 def table(results: list[dict]) -> str:
     lines = [
         "| dataset | tasks | answers recorded | fixed 3, MV | fixed 3, DS | **dynamic, same budget** "
-        "| dynamic − MV 3 | DS, all answers | **dynamic, target 0.95** | share of answers | "
+        f"| dynamic − MV 3 | DS, all answers | **dynamic, target {results[0]['target']:g}** "
+        "| share of answers | "
         "dynamic − DS all |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -187,7 +189,7 @@ def table(results: list[dict]) -> str:
 
 
 def model_table(results: list[dict]) -> str:
-    """The dynamic policy at target 0.95 with the model off and on (datasets with item fields)."""
+    """The dynamic policy at the target with the model off and on (datasets with item fields)."""
     lines = [
         "| dataset | tasks | model off: answers | accuracy | **model on: answers** | accuracy "
         "| answers saved | accuracy change | labeled by the model alone | model versions |",
@@ -220,6 +222,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--no-model", action="store_true", help="skip the runs with the model on")
     parser.add_argument(
+        "--target",
+        type=float,
+        default=0.95,
+        help="target confidence of the runs with an unlimited budget (default 0.95)",
+    )
+    parser.add_argument(
         "--refit-minutes",
         type=float,
         default=60.0,
@@ -248,9 +256,10 @@ def main() -> None:
             ]
             budget = REWARD * int(round(mv3[1]))
             work.append((r, "equal", [*common, "--budget", str(budget)]))
-            work.append((r, "free", [*common, "--target", "0.95"]))
+            r["target"] = args.target
+            work.append((r, "free", [*common, "--target", str(args.target)]))
             if r["has_items"] and not args.no_model:
-                work.append((r, "model", [*common, "--target", "0.95", "--model", "on"]))
+                work.append((r, "model", [*common, "--target", str(args.target), "--model", "on"]))
         for r in results:
             r["dynamic"] = {}
         work.sort(key=lambda w: -w[0]["recorded"])  # the longest first: the run ends sooner
