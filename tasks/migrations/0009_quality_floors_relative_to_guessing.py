@@ -3,23 +3,6 @@
 from django.conf import settings
 from django.db import migrations, models
 
-# The fixed defaults these floors had. A project still on them never chose a floor: it moves to
-# the floor relative to guessing, which is the same 60% / 55% with two labels.
-OLD_DEFAULTS = {"block_gold_accuracy": 0.6, "block_estimated_accuracy": 0.55}
-
-
-def defaults_to_relative(apps, schema_editor):
-    Project = apps.get_model("tasks", "Project")
-    for field, value in OLD_DEFAULTS.items():
-        Project.objects.filter(**{field: value}).update(**{field: None})
-
-
-def relative_to_defaults(apps, schema_editor):
-    Project = apps.get_model("tasks", "Project")
-    for field, value in OLD_DEFAULTS.items():
-        Project.objects.filter(**{f"{field}__isnull": True}).update(**{field: value})
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -46,5 +29,4 @@ class Migration(migrations.Migration):
             model_name='project',
             constraint=models.CheckConstraint(condition=models.Q(('exam_pass_accuracy__gte', 0), ('exam_pass_accuracy__lte', 1), models.Q(('block_gold_accuracy__isnull', True), models.Q(('block_gold_accuracy__gte', 0), ('block_gold_accuracy__lte', 1)), _connector='OR'), models.Q(('block_estimated_accuracy__isnull', True), models.Q(('block_estimated_accuracy__gte', 0), ('block_estimated_accuracy__lte', 1)), _connector='OR'), ('block_min_median_seconds__gte', 0)), name='project_quality_rules_range'),
         ),
-        migrations.RunPython(defaults_to_relative, relative_to_defaults),
     ]

@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE = [("tasks", "0008_routing_counts_live_leases")]
-AFTER = [("tasks", "0009_quality_floors_relative_to_guessing")]
+AFTER = [("tasks", "0010_projects_on_old_floors_follow_guessing")]
 
 
 def migrate(targets):
