@@ -7,7 +7,6 @@ shared cache (Redis) so that a limit is one limit for the whole site (see docs/a
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework import exceptions
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -55,7 +54,8 @@ class SubmitThrottle(_SettingsRate, UserRateThrottle):
 
 
 class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
-    """Failed token logins per client address (rate ``login``).
+    """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
+    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
 
     Only failures count: a script that logs in correctly is never slowed down, a password guesser
     is stopped after a handful of tries. The address is ``REMOTE_ADDR`` (or the first hop of
@@ -89,16 +89,10 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
 
 
 class TokenLoginApi(ObtainAuthToken):
-    """``POST {username, password}`` → ``{token}``; failed attempts are throttled per address."""
+    """``POST {username, password}`` → ``{token}``; failed attempts are throttled per address
+    (counted by ``hitl_platform.logins`` from Django's ``user_login_failed``)."""
 
     throttle_classes = [FailedLoginThrottle]
-
-    def post(self, request, *args, **kwargs):
-        try:
-            return super().post(request, *args, **kwargs)
-        except exceptions.ValidationError:
-            FailedLoginThrottle().failure_record(request)
-            raise
 
 
 # --- Schema ---------------------------------------------------------------------------------------

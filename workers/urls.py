@@ -3,6 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
+from hitl_platform.logins import ThrottledLoginForm
+
 from . import views
 
 app_name = "crowd"
@@ -18,7 +20,9 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            template_name="workers/login.html", redirect_authenticated_user=True
+            template_name="workers/login.html",
+            redirect_authenticated_user=True,
+            authentication_form=ThrottledLoginForm,
         ),
         name="login",
     ),

@@ -236,3 +236,42 @@ def test_no_worker_response_shows_gold_budget_or_other_answers(worker, make_work
         f"/api/v1/projects/{project.pk}/workers/",
     ]:
         assert api.get(url).status_code == 403, url
+
+
+def test_failed_sign_ins_count_at_every_door_and_the_pages_say_how_long_to_wait(
+    rates, worker, requester
+):
+    """One limit per address for the token API, the crowd's login page and the admin's: a
+    guesser cannot get three times the tries by switching doors."""
+    rates(login="3/min")
+    page = Client()
+    for _ in range(20):  # correct sign-ins never count
+        assert (
+            page.post(
+                "/crowd/login/", {"username": worker.user.username, "password": PASSWORD}
+            ).status_code
+            == 302
+        )
+        page.logout()
+    page.post("/crowd/login/", {"username": worker.user.username, "password": "guess-1"})
+    page.post("/admin/login/", {"username": requester.username, "password": "guess-2"})
+    assert login(APIClient(), worker.user.username, "guess-3").status_code == 400
+    refused = page.post("/crowd/login/", {"username": worker.user.username, "password": PASSWORD})
+    assert refused.status_code == 200 and "_auth_user_id" not in page.session
+    assert re.search(
+        r"Too many failed sign-ins from your address\. Try again in \d+ seconds\.",
+        refused.content.decode(),
+    )
+    admin_page = Client().post(
+        "/admin/login/", {"username": requester.username, "password": PASSWORD}
+    )
+    assert admin_page.status_code == 200
+    assert "Too many failed sign-ins" in admin_page.content.decode()
+    assert login(APIClient(), worker.user.username, PASSWORD).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="10.0.0.7")  # another address is not affected
+    assert (
+        elsewhere.post(
+            "/crowd/login/", {"username": worker.user.username, "password": PASSWORD}
+        ).status_code
+        == 302
+    )

@@ -1,17 +1,23 @@
 """The worker UI in headless Chromium against the live server: what a worker actually sees and
 does, keyboard only where it matters."""
 
+import os
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from tasks.models import Assignment
 from tasks.routing import assignment_claim
+from tests.conftest import PASSWORD
 from workers.models import Worker
 
 from .conftest import browser_login
 from .helpers import block
+
+SHOTS = Path(os.environ.get("BROWSER_SHOTS", tempfile.gettempdir()))
 
 pytestmark = pytest.mark.browser
 
@@ -173,3 +179,23 @@ def test_keyboard_focus_is_visible_and_the_page_fits_375px(page, live_project, m
     for path in ("/crowd/", "/crowd/history/"):
         page.goto(f"{page.base_url}{path}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+
+
+def test_a_guesser_is_told_to_wait_after_too_many_failed_sign_ins(page, make_worker, settings):
+    rest = dict(settings.REST_FRAMEWORK)
+    rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], "login": "3/min"}
+    settings.REST_FRAMEWORK = rest
+    worker = make_worker()
+    page.goto(f"{page.base_url}/crowd/login/")
+    for guess in ("guess-1", "guess-2", "guess-3"):
+        page.get_by_label("Username").fill(worker.user.username)
+        page.get_by_label("Password").fill(guess)
+        page.get_by_label("Password").press("Enter")
+        page.wait_for_load_state()
+    page.get_by_label("Username").fill(worker.user.username)
+    page.get_by_label("Password").fill(PASSWORD)  # right, but too late
+    page.get_by_label("Password").press("Enter")
+    page.wait_for_load_state()
+    page.screenshot(path=str(SHOTS / "login-throttled.png"))
+    assert page.url.endswith("/crowd/login/")
+    assert "Too many failed sign-ins from your address" in page.locator("form").inner_text()
