@@ -16,6 +16,17 @@ from workers.models import WorkerStanding
 from workers.services import standings_apply_rules
 
 
+def qualified(project, worker, **measured) -> WorkerStanding:
+    """A qualified standing with 40 answers and the given measures, as a refit leaves it."""
+    return WorkerStanding.objects.create(
+        project=project,
+        worker=worker,
+        state=WorkerStanding.State.QUALIFIED,
+        answers=40,
+        **measured,
+    )
+
+
 def answer(worker, project, label, seconds=5.0):
     t0 = timezone.now() - timedelta(seconds=seconds)
     lease = assignment_claim(worker=worker, project=project, now=t0)
@@ -187,11 +198,9 @@ def test_a_five_grade_crowd_right_half_the_time_is_kept_and_a_guesser_blocked(
         (guesser, 0.21, 5),
         (gold_guesser, 0.45, 2),
     ):
-        WorkerStanding.objects.create(
-            project=project,
-            worker=worker,
-            state=WorkerStanding.State.QUALIFIED,
-            answers=40,
+        qualified(
+            project,
+            worker,
             evidence_answers=40,
             estimated_accuracy=accuracy,
             gold_answers=10,
@@ -214,15 +223,7 @@ def test_a_block_reason_never_reads_as_below_the_same_number(
 ):
     project = project_factory(requester, labels=["a", "b", "c"])  # gold floor 46.67%
     worker = make_worker()
-    WorkerStanding.objects.create(
-        project=project,
-        worker=worker,
-        state=WorkerStanding.State.QUALIFIED,
-        answers=40,
-        gold_answers=10,
-        gold_correct=5,
-        gold_accuracy=0.466,
-    )
+    qualified(project, worker, gold_answers=10, gold_correct=5, gold_accuracy=0.466)
     standings_apply_rules(project=project)
     assert WorkerStanding.objects.get(worker=worker).blocked_reason == (
         "Accuracy on control questions 46.6% (5 of 10 right) is below 46.7%."
