@@ -79,8 +79,8 @@ class Project(models.Model):
         null=True,
         blank=True,
         default=None,
-        help_text="Block a worker whose gold accuracy (with a prior) falls below this… Empty: a "
-        "fifth of the way from guessing to always right (60% with two labels, 36% with five).",
+        help_text="Block a worker whose gold accuracy (with a prior) falls below this (empty: a "
+        "fifth of the way from guessing to always right, 60% with two labels, 36% with five)…",
     )
     block_gold_min_answers = models.PositiveSmallIntegerField(
         default=8, help_text="…once they have answered this many gold items."
@@ -89,8 +89,8 @@ class Project(models.Model):
         null=True,
         blank=True,
         default=None,
-        help_text="Block a worker whose estimated accuracy falls below this… Empty: a tenth of "
-        "the way from guessing to always right (55% with two labels, 28% with five).",
+        help_text="Block a worker whose estimated accuracy falls below this (empty: a tenth of the "
+        "way from guessing to always right, 55% with two labels, 28% with five)…",
     )
     block_estimated_min_answers = models.PositiveSmallIntegerField(
         default=20, help_text="…once they have given this many answers."

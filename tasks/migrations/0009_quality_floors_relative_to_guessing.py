@@ -18,12 +18,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='project',
             name='block_estimated_accuracy',
-            field=models.FloatField(blank=True, default=None, help_text='Block a worker whose estimated accuracy falls below this… Empty: a tenth of the way from guessing to always right (55% with two labels, 28% with five).', null=True),
+            field=models.FloatField(blank=True, default=None, help_text='Block a worker whose estimated accuracy falls below this (empty: a tenth of the way from guessing to always right, 55% with two labels, 28% with five)…', null=True),
         ),
         migrations.AlterField(
             model_name='project',
             name='block_gold_accuracy',
-            field=models.FloatField(blank=True, default=None, help_text='Block a worker whose gold accuracy (with a prior) falls below this… Empty: a fifth of the way from guessing to always right (60% with two labels, 36% with five).', null=True),
+            field=models.FloatField(blank=True, default=None, help_text='Block a worker whose gold accuracy (with a prior) falls below this (empty: a fifth of the way from guessing to always right, 60% with two labels, 36% with five)…', null=True),
         ),
         migrations.AddConstraint(
             model_name='project',
