@@ -128,7 +128,11 @@ class ProjectAdminForm(forms.ModelForm):
             self.initial["labels"] = "\n".join(self.instance.labels)
 
     def clean_labels(self):
-        return [line.strip() for line in self.cleaned_data["labels"].splitlines() if line.strip()]
+        labels = [line.strip() for line in self.cleaned_data["labels"].splitlines() if line.strip()]
+        instance = self.instance
+        if instance.pk and labels != instance.labels and instance.items.exists():
+            raise forms.ValidationError("The labels cannot change once the project has items.")
+        return labels
 
 
 class TopUpForm(forms.Form):
@@ -245,8 +249,11 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return self.list_display
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
+        if change:  # the same service as the API's PATCH (re-keys routing when the model toggles)
+            fields = {name: getattr(obj, name) for name in form.changed_data}
+            obj.refresh_from_db()  # the service reads the row under its lock
+            services.project_update(project=obj, **fields)
+            obj.refresh_from_db()
             return
         obj.owner = request.user
         budget, obj.budget = obj.budget, money.ZERO

@@ -18,8 +18,7 @@ from decimal import Decimal
 
 import django_filters
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import DataError, transaction
+from django.db import DataError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
@@ -54,6 +53,7 @@ from .services import (
     project_finish,
     project_pause,
     project_publish,
+    project_update,
 )
 
 # The largest amount a money column holds (14 digits, 4 of them decimals).
@@ -306,28 +306,6 @@ def project_output(project: Project) -> dict:
 
 
 # --- Projects -------------------------------------------------------------------------------------
-
-
-def project_update(*, project: Project, **fields) -> Project:
-    """Change a project's settings (not its budget: that moves through the ledger).
-
-    Labels are fixed once items exist: gold labels and answers refer to them.
-    TODO(lead): belongs in ``tasks/services.py``; kept here because that module was out of bounds.
-    """
-    with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
-        if "labels" in fields and fields["labels"] != project.labels and project.items.exists():
-            raise Conflict("The labels cannot change once the project has items.")
-        for name, value in fields.items():
-            setattr(project, name, value)
-        try:
-            project.full_clean()
-        except ValidationError as exc:
-            raise ApplicationError(
-                "; ".join(exc.messages), extra={"fields": exc.message_dict}
-            ) from exc
-        project.save(update_fields=[*fields, "updated_at"])
-    return project
 
 
 class ProjectsApi(RequesterApi, generics.ListAPIView):

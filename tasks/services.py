@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from billing.services import budget_fund
 from hitl_platform import money
-from hitl_platform.errors import ApplicationError
+from hitl_platform.errors import ApplicationError, Conflict
 
 from .importing import ParseResult, RowError, detect_format, parse_items
 from .models import Item, ItemImport, Project
@@ -86,6 +86,35 @@ def project_finish(*, project: Project) -> Project:
 
 
 # --- Import --------------------------------------------------------------------------------------
+
+
+def project_update(*, project: Project, **fields) -> Project:
+    """Change a project's settings (not its budget: that moves through the ledger).
+
+    Labels are fixed once items exist: gold labels and answers refer to them. Turning the model
+    on or off re-keys the items nobody has started (``unstarted_priority``), so routing follows
+    the setting now in force rather than the one the items were imported under; it runs under
+    the project's row lock, which every claim takes, so no claim sees half of it.
+    """
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if "labels" in fields and fields["labels"] != project.labels and project.items.exists():
+            raise Conflict("The labels cannot change once the project has items.")
+        model_was = project.model_enabled
+        for name, value in fields.items():
+            setattr(project, name, value)
+        try:
+            project.full_clean()
+        except ValidationError as exc:
+            raise ApplicationError(
+                "; ".join(exc.messages), extra={"fields": exc.message_dict}
+            ) from exc
+        project.save(update_fields=[*fields, "updated_at"])
+        if project.model_enabled != model_was:
+            Item.objects.filter(
+                project=project, status="open", gold_label="", answers_count=0, leases_count=0
+            ).update(priority=unstarted_priority(project))
+    return project
 
 
 def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResult:

@@ -15,6 +15,7 @@ from reports.selectors import project_report
 from tasks.models import Item, ModelVersion
 from tasks.routing import answer_submit, assignment_claim
 from tasks.services import items_import, project_publish
+from tests.api.conftest import token_client
 
 
 @pytest.fixture
@@ -228,3 +229,53 @@ def test_admin_turns_the_model_on_only_with_its_feature_fields(client, requester
     )
     assert response.status_code == 302
     assert requester.projects.get().model_features == {"text": ["body"], "numeric": ["length"]}
+
+
+def test_turning_the_model_on_or_off_re_keys_only_the_items_nobody_started(
+    live_project, make_worker, requester, client, project_form
+):
+    """Routing follows the setting in force: with the model on, people finish what they started
+    and the unstarted items wait for its vote; off again, people spread first answers."""
+    project = live_project(tasks=4)
+    lease = assignment_claim(worker=make_worker(), project=project)
+    answer_submit(assignment=lease, worker=lease.worker, label="pos")
+    started = Item.objects.get(pk=lease.item_id)
+
+    def unstarted_keys():
+        return set(
+            Item.objects.filter(project=project, answers_count=0).values_list("priority", flat=True)
+        )
+
+    assert unstarted_keys() == {0.0}
+    api = token_client(requester)
+    on = {"model_enabled": True, "model_features": {"text": ["text"]}}
+    assert api.patch(f"/api/v1/projects/{project.pk}/", on, format="json").status_code == 200
+    assert unstarted_keys() == {1.0}
+    assert Item.objects.get(pk=started.pk).priority == started.priority  # left to its posterior
+    # The admin's change form goes through the same service.
+    client.force_login(requester)
+    form = project_form(
+        name=project.name,
+        labels="pos\nneg\n",
+        reward="0.0500",
+        exam_size=0,
+        gold_rate=0.0,
+        model_features='{"text": ["text"]}',
+    )  # model_enabled left out: the checkbox is off
+    form.pop("budget")
+    response = client.post(f"/admin/tasks/project/{project.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert unstarted_keys() == {0.0}
+
+
+def test_the_admin_refuses_to_change_labels_once_items_exist(
+    live_project, requester, client, project_form
+):
+    project = live_project(tasks=2)
+    client.force_login(requester)
+    form = project_form(name=project.name, labels="yes\nno\n", reward="0.0500")
+    form.pop("budget")
+    page = client.post(f"/admin/tasks/project/{project.pk}/change/", form).content.decode()
+    assert "The labels cannot change once the project has items." in page
+    project.refresh_from_db()
+    assert project.labels == ["pos", "neg"]
