@@ -58,8 +58,9 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
     crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
 
     Only failures count: a script that logs in correctly is never slowed down, a password guesser
-    is stopped after a handful of tries. The address is ``REMOTE_ADDR`` (or the first hop of
-    ``X-Forwarded-For`` when ``NUM_PROXIES`` is set, as in DRF).
+    is stopped after a handful of tries. The address is ``REMOTE_ADDR``; behind ``NUM_PROXIES``
+    proxies (setting, default 0) it is the address the outermost of them saw, as DRF reads
+    ``X-Forwarded-For``; a header the client wrote itself is never trusted.
     """
 
     scope = "login"

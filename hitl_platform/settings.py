@@ -194,6 +194,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "hitl_platform.api.exception_handler",
+    # Proxies in front of the site that append to X-Forwarded-For (1 behind nginx). 0 ignores the
+    # header: a client could write any address there and get a fresh throttle count each time.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     # Throttles (hitl_platform/api.py): failed token logins per client address, claims and
     # submits per worker. Per-worker rates leave room for a fast labeler and for the benchmark
     # (32 workers at ~5 cycles/s each); a script hammering the API gets 429 with Retry-After.

@@ -248,6 +248,15 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
             return ["name", "owner", *self.list_display[1:]]
         return self.list_display
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (
+            ApplicationError
+        ) as exc:  # from the service, after the admin's transaction rolled back
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request, obj, form, change):
         if change:  # the same service as the API's PATCH (re-keys routing when the model toggles)
             fields = {name: getattr(obj, name) for name in form.changed_data}

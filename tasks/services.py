@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -92,9 +93,8 @@ def project_update(*, project: Project, **fields) -> Project:
     """Change a project's settings (not its budget: that moves through the ledger).
 
     Labels are fixed once items exist: gold labels and answers refer to them. Turning the model
-    on or off re-keys the items nobody has started (``unstarted_priority``), so routing follows
-    the setting now in force rather than the one the items were imported under; it runs under
-    the project's row lock, which every claim takes, so no claim sees half of it.
+    on or off then re-keys the items nobody has answered (``unstarted_rekey``), so routing
+    follows the setting now in force rather than the one the items were imported under.
     """
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
@@ -110,11 +110,38 @@ def project_update(*, project: Project, **fields) -> Project:
                 "; ".join(exc.messages), extra={"fields": exc.message_dict}
             ) from exc
         project.save(update_fields=[*fields, "updated_at"])
-        if project.model_enabled != model_was:
-            Item.objects.filter(
-                project=project, status="open", gold_label="", answers_count=0, leases_count=0
-            ).update(priority=unstarted_priority(project))
+    if project.model_enabled != model_was:
+        unstarted_rekey(project=project)
     return project
+
+
+REKEY_CHUNK = 2000
+
+
+def unstarted_rekey(*, project: Project) -> None:
+    """Give the open items nobody has answered the routing key of the project's current model
+    setting: ``unstarted_priority``, or with the model on and a useful vote already cast on the
+    item, that vote's confidence (the least sure go to people first).
+
+    After the settings commit, outside the project's row lock (a claim locks an item, then the
+    project: holding the project while locking items would invert that order), in short chunks
+    (a claim skips locked items rather than waiting), reading the setting afresh for each chunk so
+    that two quick toggles end on the last one. Idempotent.
+    """
+    ids = list(
+        Item.objects.filter(project=project, status="open", gold_label="", answers_count=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), REKEY_CHUNK):
+        current = Project.objects.only("model_enabled").get(pk=project.pk)
+        chunk = Item.objects.filter(pk__in=ids[start : start + REKEY_CHUNK], answers_count=0)
+        if current.model_enabled:
+            voted = Q(model_version__is_useful=True, confidence__isnull=False)
+            chunk.filter(voted).update(priority=F("confidence"))
+            chunk.exclude(voted).update(priority=unstarted_priority(current))
+        else:
+            chunk.update(priority=unstarted_priority(current))
 
 
 def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResult:

@@ -12,15 +12,15 @@ OLD_DEFAULTS = {"block_gold_accuracy": 0.6, "block_estimated_accuracy": 0.55}
 
 
 def defaults_to_relative(apps, schema_editor):
-    Project = apps.get_model("tasks", "Project")
+    projects = apps.get_model("tasks", "Project").objects.using(schema_editor.connection.alias)
     for field, value in OLD_DEFAULTS.items():
-        Project.objects.filter(**{field: value}).update(**{field: None})
+        projects.filter(**{field: value}).update(**{field: None})
 
 
 def relative_to_defaults(apps, schema_editor):
-    Project = apps.get_model("tasks", "Project")
+    projects = apps.get_model("tasks", "Project").objects.using(schema_editor.connection.alias)
     for field, value in OLD_DEFAULTS.items():
-        Project.objects.filter(**{f"{field}__isnull": True}).update(**{field: value})
+        projects.filter(**{f"{field}__isnull": True}).update(**{field: value})
 
 
 class Migration(migrations.Migration):

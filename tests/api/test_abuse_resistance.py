@@ -275,3 +275,17 @@ def test_failed_sign_ins_count_at_every_door_and_the_pages_say_how_long_to_wait(
         ).status_code
         == 302
     )
+
+
+def test_a_made_up_forwarded_address_gets_no_fresh_count(rates, worker, settings):
+    rates(login="3/min")
+    for n in range(3):
+        spoofed = APIClient(HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+        assert login(spoofed, worker.user.username, "guess").status_code == 400
+    page = Client(HTTP_X_FORWARDED_FOR="203.0.113.99")
+    refused = page.post("/crowd/login/", {"username": worker.user.username, "password": PASSWORD})
+    assert "Too many failed sign-ins" in refused.content.decode()
+    # Behind one proxy that appends the address it saw, that address is the client's.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxied = APIClient(HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.50")
+    assert login(proxied, worker.user.username, PASSWORD).status_code == 200

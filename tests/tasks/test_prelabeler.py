@@ -247,10 +247,27 @@ def test_turning_the_model_on_or_off_re_keys_only_the_items_nobody_started(
         )
 
     assert unstarted_keys() == {0.0}
+    # One item still carries a useful vote from a time the model was on: its confidence is its key.
+    old_vote = ModelVersion.objects.create(
+        project=project,
+        version=1,
+        classifier="logreg",
+        n_train=60,
+        cv_accuracy=0.8,
+        cv_accuracy_lower=0.7,
+        chance_rate=0.5,
+        is_useful=True,
+        confusion=[[1, 0], [0, 1]],
+        voter_confusion=[],
+        training_seconds=0.1,
+    )
+    voted = Item.objects.filter(project=project, answers_count=0).first()
+    Item.objects.filter(pk=voted.pk).update(model_version=old_vote, confidence=0.7)
     api = token_client(requester)
     on = {"model_enabled": True, "model_features": {"text": ["text"]}}
     assert api.patch(f"/api/v1/projects/{project.pk}/", on, format="json").status_code == 200
-    assert unstarted_keys() == {1.0}
+    assert unstarted_keys() == {1.0, 0.7}
+    assert Item.objects.get(pk=voted.pk).priority == 0.7
     assert Item.objects.get(pk=started.pk).priority == started.priority  # left to its posterior
     # The admin's change form goes through the same service.
     client.force_login(requester)
@@ -279,3 +296,25 @@ def test_the_admin_refuses_to_change_labels_once_items_exist(
     assert "The labels cannot change once the project has items." in page
     project.refresh_from_db()
     assert project.labels == ["pos", "neg"]
+
+
+def test_a_settings_conflict_found_at_save_time_is_a_message_not_a_server_error(
+    live_project, requester, client, project_form, monkeypatch
+):
+    """Items imported between the form's check and the save (a race): the service refuses."""
+    from hitl_platform.errors import Conflict  # noqa: PLC0415
+    from tasks import services  # noqa: PLC0415
+
+    def refuse(*, project, **fields):
+        raise Conflict("The labels cannot change once the project has items.")
+
+    monkeypatch.setattr(services, "project_update", refuse)
+    project = live_project(tasks=1)
+    client.force_login(requester)
+    form = project_form(name="Renamed", labels="pos\nneg\n", reward="0.0500")
+    form.pop("budget")
+    response = client.post(f"/admin/tasks/project/{project.pk}/change/", form, follow=True)
+    assert response.status_code == 200
+    assert "The labels cannot change once the project has items." in response.content.decode()
+    project.refresh_from_db()
+    assert project.name != "Renamed"
