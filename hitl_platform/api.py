@@ -1,20 +1,15 @@
-"""REST API plumbing shared by every app: error mapping, throttles, schema, and the /api/v1/ routes.
-
-Throttles keep their counts in the default cache. The default ``LocMemCache`` is per process, so
-with several gunicorn workers each process counts on its own; production sets ``CACHE_URL`` to a
-shared cache (Redis) so that a limit is one limit for the whole site (see docs/api.md).
-"""
+"""REST API plumbing shared by every app: error mapping, schema, and the /api/v1/ routes (the
+throttles are in ``hitl_platform.throttles``)."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl_platform.errors import ApplicationError
+from hitl_platform.throttles import ClaimThrottle, FailedLoginThrottle, SubmitThrottle
 from reports import views as report_views
 from tasks import apis as task_apis
 from tasks import requester_apis as req
@@ -28,65 +23,6 @@ def exception_handler(exc, context):
             {"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status_code
         )
     return drf_exception_handler(exc, context)
-
-
-# --- Throttles ------------------------------------------------------------------------------------
-
-
-class _SettingsRate:
-    """Read the rate from the settings at each request (DRF binds it at import time), so that
-    ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` changed in a test or by the environment counts."""
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class ClaimThrottle(_SettingsRate, UserRateThrottle):
-    """Claims per worker (rate ``claim``)."""
-
-    scope = "claim"
-
-
-class SubmitThrottle(_SettingsRate, UserRateThrottle):
-    """Submitted answers per worker (rate ``submit``)."""
-
-    scope = "submit"
-
-
-class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
-    """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
-    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
-
-    Only failures count: a script that logs in correctly is never slowed down, a password guesser
-    is stopped after a handful of tries. The address is ``REMOTE_ADDR``; behind ``NUM_PROXIES``
-    proxies (setting, default 0) it is the address the outermost of them saw, as DRF reads
-    ``X-Forwarded-For``; a header the client wrote itself is never trusted.
-    """
-
-    scope = "login"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-    def _load(self, request):
-        self.key = self.get_cache_key(request, None)
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-
-    def allow_request(self, request, view):
-        if self.rate is None:
-            return True
-        self._load(request)
-        return len(self.history) < self.num_requests or self.throttle_failure()
-
-    def failure_record(self, request) -> None:
-        if self.rate is None:
-            return
-        self._load(request)
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
 
 
 class TokenLoginApi(ObtainAuthToken):

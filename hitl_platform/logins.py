@@ -17,7 +17,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from hitl_platform.api import FailedLoginThrottle
+from hitl_platform.throttles import FailedLoginThrottle
 
 
 @receiver(user_login_failed, dispatch_uid="hitl_platform.failed_sign_in")

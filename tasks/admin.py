@@ -79,8 +79,18 @@ class ReadOnlyAdminMixin:
         return request.user.is_superuser
 
 
+class LabelsField(forms.CharField):
+    """One label per line; changed only if the labels are (not the browser's line endings)."""
+
+    def has_changed(self, initial, data):
+        def lines(text):
+            return [x.strip() for x in (text or "").splitlines() if x.strip()]
+
+        return lines(initial) != lines(data)
+
+
 class ProjectAdminForm(forms.ModelForm):
-    labels = forms.CharField(
+    labels = LabelsField(
         help_text="One label per line, in the order workers see them (keys 1–9 follow this order).",
         widget=forms.Textarea(attrs={"rows": 4}),
     )

@@ -1,7 +1,9 @@
 """A requester sees only their own projects, items and assignments; everyone else gets 404."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -179,3 +181,19 @@ def test_publishing_an_empty_project_says_to_import_first(client, requester, pro
     assert "import items first" in response.content.decode()
     project.refresh_from_db()
     assert project.status == "draft"
+
+
+def test_saving_a_project_with_its_labels_as_the_browser_sends_them_changes_no_labels(
+    client, requester, project_form
+):
+    client.force_login(requester)
+    assert client.post(reverse("admin:tasks_project_add"), project_form()).status_code == 302
+    project = requester.projects.get()
+    form = project_form(labels="toxic\r\nfine\r\n", reward="0.0300")
+    form.pop("budget")
+    change = reverse("admin:tasks_project_change", args=[project.pk])
+    as_a_browser = {"content_type": "application/x-www-form-urlencoded"}
+    assert client.post(change, urlencode(form), **as_a_browser).status_code == 302
+    history = client.get(reverse("admin:tasks_project_history", args=[project.pk])).content
+    changed = re.findall(rb"Changed [^<]*", history)
+    assert len(changed) == 1 and b"Reward" in changed[0] and b"labels" not in changed[0].lower()

@@ -1,0 +1,71 @@
+"""Throttles of the API and the login pages; their counts live in the default cache.
+
+The default ``LocMemCache`` is per process, so with several gunicorn workers each process
+counts on its own; production sets ``CACHE_URL`` to a shared cache (Redis) so that a limit is
+one limit for the whole site (see docs/api.md).
+"""
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+
+class _SettingsRate:
+    """Read the rate from the settings at each request (DRF binds it at import time), so that
+    ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` changed in a test or by the environment counts."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class ClaimThrottle(_SettingsRate, UserRateThrottle):
+    """Claims per worker (rate ``claim``)."""
+
+    scope = "claim"
+
+
+class SubmitThrottle(_SettingsRate, UserRateThrottle):
+    """Submitted answers per worker (rate ``submit``)."""
+
+    scope = "submit"
+
+
+class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
+    """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
+    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
+
+    Only failures count: a script that logs in correctly is never slowed down, a password guesser
+    is stopped after a handful of tries. The address is ``REMOTE_ADDR``; behind ``NUM_PROXIES``
+    proxies (setting, default 0) it is the address the outermost of them saw, as DRF reads
+    ``X-Forwarded-For``; a header the client wrote itself is never trusted.
+    """
+
+    scope = "login"
+
+    def _window(self, request) -> tuple[str, float]:
+        """The cache key of this address's current window, and the seconds the window has left.
+        Fixed windows with an atomic counter: guesses sent at the same moment each count (a
+        read-then-write history would let a burst overwrite itself and count once)."""
+        now = self.timer()
+        window = int(now // self.duration)
+        ident = f"{self.get_ident(request)}:{window}"
+        key = self.cache_format % {"scope": self.scope, "ident": ident}
+        return key, self.duration - (now - window * self.duration)
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        key, self.left = self._window(request)
+        return self.cache.get(key, 0) < self.num_requests
+
+    def wait(self):
+        return self.left
+
+    def failure_record(self, request) -> None:
+        if self.rate is None:
+            return
+        key, left = self._window(request)
+        self.cache.add(key, 0, int(left) + 1)
+        try:
+            self.cache.incr(key)
+        except ValueError:  # expired between the two calls: this failure opens the next window
+            self.cache.add(key, 1, int(self.duration) + 1)
