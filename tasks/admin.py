@@ -79,14 +79,15 @@ class ReadOnlyAdminMixin:
         return request.user.is_superuser
 
 
+def _label_lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
 class LabelsField(forms.CharField):
     """One label per line; changed only if the labels are (not the browser's line endings)."""
 
     def has_changed(self, initial, data):
-        def lines(text):
-            return [x.strip() for x in (text or "").splitlines() if x.strip()]
-
-        return lines(initial) != lines(data)
+        return _label_lines(initial) != _label_lines(data)
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -138,10 +139,11 @@ class ProjectAdminForm(forms.ModelForm):
             self.initial["labels"] = "\n".join(self.instance.labels)
 
     def clean_labels(self):
-        labels = [line.strip() for line in self.cleaned_data["labels"].splitlines() if line.strip()]
-        instance = self.instance
-        if instance.pk and labels != instance.labels and instance.items.exists():
-            raise forms.ValidationError("The labels cannot change once the project has items.")
+        labels = _label_lines(self.cleaned_data["labels"])
+        if self.instance.pk and services.labels_change_refused(
+            project=self.instance, labels=labels
+        ):
+            raise forms.ValidationError(services.LABELS_FIXED)
         return labels
 
 
@@ -259,19 +261,18 @@ class ProjectAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return self.list_display
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # A refusal of the settings service (a race past the form's checks) reaches here after
+        # the admin's transaction rolled back: a message, not a server error.
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except (
-            ApplicationError
-        ) as exc:  # from the service, after the admin's transaction rolled back
+        except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         if change:  # the same service as the API's PATCH (re-keys routing when the model toggles)
             fields = {name: getattr(obj, name) for name in form.changed_data}
-            obj.refresh_from_db()  # the service reads the row under its lock
-            services.project_update(project=obj, **fields)
+            services.project_update(project=obj, **fields)  # reads the row afresh, locked
             obj.refresh_from_db()
             return
         obj.owner = request.user

@@ -86,20 +86,25 @@ def project_finish(*, project: Project) -> Project:
     )
 
 
-# --- Import --------------------------------------------------------------------------------------
+LABELS_FIXED = "The labels cannot change once the project has items."
+
+
+def labels_change_refused(*, project: Project, labels: list[str]) -> bool:
+    """Gold labels and answers refer to the labels: once a project has items they are fixed."""
+    return labels != project.labels and project.items.exists()
 
 
 def project_update(*, project: Project, **fields) -> Project:
     """Change a project's settings (not its budget: that moves through the ledger).
 
-    Labels are fixed once items exist: gold labels and answers refer to them. Turning the model
-    on or off then re-keys the items nobody has answered (``unstarted_rekey``), so routing
+    Labels are fixed once items exist (``labels_change_refused``). Turning the model on or off
+    then re-keys the items nobody has answered (``unstarted_rekey``), so routing
     follows the setting now in force rather than the one the items were imported under.
     """
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
-        if "labels" in fields and fields["labels"] != project.labels and project.items.exists():
-            raise Conflict("The labels cannot change once the project has items.")
+        if "labels" in fields and labels_change_refused(project=project, labels=fields["labels"]):
+            raise Conflict(LABELS_FIXED)
         model_was = project.model_enabled
         for name, value in fields.items():
             setattr(project, name, value)
@@ -113,6 +118,17 @@ def project_update(*, project: Project, **fields) -> Project:
     if project.model_enabled != model_was:
         unstarted_rekey(project=project)
     return project
+
+
+def unstarted_priority(project: Project) -> float:
+    """The routing key of an item nobody has answered yet (lowest is served first).
+
+    0: people spread first answers over every item before adding second ones. With the model on,
+    1: people finish the items they started (each final label is a training label) before
+    starting new ones, so the items nobody started wait for the model's vote, which sets their
+    key to its confidence (the least sure go to people first) or labels them alone.
+    """
+    return 1.0 if project.model_enabled else 0.0
 
 
 REKEY_CHUNK = 2000
@@ -139,25 +155,16 @@ def unstarted_rekey(*, project: Project) -> None:
         if current.model_enabled:
             voted = Q(model_version__is_useful=True, confidence__isnull=False)
             chunk.filter(voted).update(priority=F("confidence"))
-            chunk.exclude(voted).update(priority=unstarted_priority(current))
-        else:
-            chunk.update(priority=unstarted_priority(current))
+            chunk = chunk.exclude(voted)
+        chunk.update(priority=unstarted_priority(current))
+
+
+# --- Import --------------------------------------------------------------------------------------
 
 
 def _parse_for_project(*, project: Project, data: bytes, fmt: str) -> ParseResult:
     existing = project.items.values_list("external_id", flat=True)
     return parse_items(data, fmt=fmt, labels=project.labels, existing_ids=existing)
-
-
-def unstarted_priority(project: Project) -> float:
-    """The routing key of an item nobody has answered yet (lowest is served first).
-
-    0: people spread first answers over every item before adding second ones. With the model on,
-    1: people finish the items they started (each final label is a training label) before
-    starting new ones, so the items nobody started wait for the model's vote, which sets their
-    key to its confidence (the least sure go to people first) or labels them alone.
-    """
-    return 1.0 if project.model_enabled else 0.0
 
 
 def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason: str = "") -> int:

@@ -44,16 +44,16 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
     """Block the project's qualified workers whose measured quality breaks one of its rules.
 
     Rules (each with its minimum evidence, so a few unlucky answers block nobody): gold accuracy
-    (Beta(2, 2) posterior mean) below ``block_gold_accuracy`` (unset: relative to guessing,
-    ``Project.gold_accuracy_floor``) after ``block_gold_min_answers`` gold
-    answers; estimated accuracy (from the consensus model) below ``block_estimated_accuracy``
-    (unset: ``Project.estimated_accuracy_floor``, relative to guessing) once ``block_estimated_min_answers`` of their answers can be compared with others' or gold
-    (an estimate from answers nobody else gave rests on nothing); median answer time below
+    (Beta(2, 2) posterior mean) below ``Project.gold_accuracy_floor`` after
+    ``block_gold_min_answers`` gold answers; estimated accuracy (from the consensus model) below
+    ``Project.estimated_accuracy_floor`` once ``block_estimated_min_answers`` of their answers
+    can be compared with others' or gold (an estimate from answers nobody else gave rests on
+    nothing); median answer time below
     ``block_min_median_seconds`` after ``block_speed_min_answers`` answers. Each block is an audit
     event with its reason, and the worker sees the reason.
     """
     now = timezone.now()
-    gold_floor, floor = project.gold_accuracy_floor, project.estimated_accuracy_floor
+    gold_floor, estimated_floor = project.gold_accuracy_floor, project.estimated_accuracy_floor
     blocked = []
     with transaction.atomic():
         standings = (
@@ -79,10 +79,10 @@ def standings_apply_rules(*, project) -> list[WorkerStanding]:
             elif (
                 standing.evidence_answers >= project.block_estimated_min_answers
                 and standing.estimated_accuracy is not None
-                and standing.estimated_accuracy < floor
+                and standing.estimated_accuracy < estimated_floor
             ):
                 rule = "estimated_accuracy"
-                measured, floor_text = _percents(standing.estimated_accuracy, floor)
+                measured, floor_text = _percents(standing.estimated_accuracy, estimated_floor)
                 reason = (
                     f"Estimated accuracy {measured} over {standing.answers} "
                     f"answers is below {floor_text}."
