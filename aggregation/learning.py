@@ -389,16 +389,18 @@ class PreLabeler(BaseEstimator):
     bin_edges_ : ndarray, shape (B - 1,)
         Confidence thresholds between bins.
     cv_accuracy_ : float
-        Weighted out-of-fold accuracy.
+        Weighted out-of-fold accuracy (on the measured labels, as are the next three).
     cv_accuracy_lower_ : float
         Its one-sided Wilson lower bound.
     chance_rate_ : float
         Weighted majority-class rate of the training labels.
     is_useful_ : bool
-        ``cv_accuracy_lower_ > chance_rate_``.
+        ``cv_accuracy_lower_ > chance_rate_`` (and at least ``min_train`` measured labels).
     n_train_ : int
+    n_measured_ : int
+        Training labels that measured the model (``measured``).
     n_effective_ : float
-        Kish effective sample size of the weights.
+        Kish effective sample size of the measured labels' weights.
     oof_proba_ : ndarray, shape (n_train_, K)
         The out-of-fold probabilities, in training order.
     training_seconds_ : float
@@ -458,6 +460,7 @@ class PreLabeler(BaseEstimator):
         labels: Sequence[Any],
         weights: Sequence[float] | np.ndarray | None = None,
         label_order: Sequence[Any] | None = None,
+        measured: Sequence[bool] | np.ndarray | None = None,
     ) -> PreLabeler:
         """Train on labeled payloads and measure the model out of fold.
 
@@ -472,6 +475,14 @@ class PreLabeler(BaseEstimator):
         label_order : sequence, optional
             All ``K`` labels of the project, in code order; default the sorted distinct labels.
             A label with no example still gets a row (the neutral one) and a column.
+        measured : array of bool, optional
+            Which labels may *measure* the model (default all): labels people reached without
+            this model's earlier versions voting. A label decided with a model's vote agrees
+            with the model partly because of it; measuring the model on it makes it look
+            better than it is, and the next version trusts itself more (a feedback loop). All
+            items are trained on; the confusion, accuracy, chance rate and do-no-harm test use
+            only the measured ones, and a model with fewer than ``min_train`` of them is not
+            useful.
 
         Raises
         ------
@@ -480,7 +491,7 @@ class PreLabeler(BaseEstimator):
             outside ``label_order``, mismatched lengths or negative weights.
         """
         with _one_thread():
-            return self._fit(payloads, labels, weights, label_order)
+            return self._fit(payloads, labels, weights, label_order, measured)
 
     def _fit(
         self,
@@ -488,6 +499,7 @@ class PreLabeler(BaseEstimator):
         labels: Sequence[Any],
         weights: Sequence[float] | np.ndarray | None,
         label_order: Sequence[Any] | None,
+        measured: Sequence[bool] | np.ndarray | None = None,
     ) -> PreLabeler:
         start = time.perf_counter()
         payloads = list(payloads)
@@ -500,6 +512,9 @@ class PreLabeler(BaseEstimator):
             raise ValueError(f"{n} payloads but {w.size} weights")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("weights must be finite and >= 0")
+        m = np.ones(n, dtype=bool) if measured is None else np.asarray(measured, dtype=bool)
+        if m.shape != (n,):
+            raise ValueError(f"{n} payloads but {m.size} measured flags")
         if self.n_folds < 2:
             raise ValueError("n_folds must be at least 2")
         if self.n_bins < 1:
@@ -543,17 +558,20 @@ class PreLabeler(BaseEstimator):
             fold_models.append((fold_vec, model))
         pred = oof.argmax(axis=1)
         sure = oof.max(axis=1)
+        # Only the measured labels measure the model (see ``measured``).
+        n_measured = int(m.sum())
+        wm = np.where(m, w, 0.0)
 
         # Confidence bins: equal-count cuts of the out-of-fold confidence.
-        n_bins = max(1, min(self.n_bins, n // MIN_PER_BIN))
-        edges = np.unique(np.quantile(sure, np.arange(1, n_bins) / n_bins)) if n_bins > 1 else []
+        n_bins = max(1, min(self.n_bins, n_measured // MIN_PER_BIN))
+        edges = np.unique(np.quantile(sure[m], np.arange(1, n_bins) / n_bins)) if n_bins > 1 else []
         edges = np.asarray(edges, dtype=np.float64)
         bins = np.searchsorted(edges, sure, side="right")
         n_bins = len(edges) + 1
 
         # Joint counts N[k, b, l] and the neutral prior row m[b, l].
         cells = n_bins * k
-        counts = np.bincount(y * cells + bins * k + pred, weights=w, minlength=k * cells)
+        counts = np.bincount(y * cells + bins * k + pred, weights=wm, minlength=k * cells)
         counts = counts.reshape(k, n_bins, k)
         pooled = counts.sum(axis=0)
         neutral = (pooled + 1.0) / (pooled.sum() + cells)
@@ -561,12 +579,15 @@ class PreLabeler(BaseEstimator):
         joint /= joint.sum(axis=(1, 2), keepdims=True)
 
         # Do no harm.
-        total = w.sum()
-        accuracy = float(w[pred == y].sum() / total)
-        chance = float(class_weight.max() / total)
-        n_eff = float(total**2 / np.sum(w**2))
-        lower = wilson_lower(accuracy, n_eff, self.significance)
-        useful = lower > chance
+        total = wm.sum()
+        if n_measured and total > 0:
+            accuracy = float(wm[pred == y].sum() / total)
+            chance = float(np.bincount(y, weights=wm, minlength=k).max() / total)
+            n_eff = float(total**2 / np.sum(wm**2))
+        else:  # nothing to measure it on
+            accuracy, chance, n_eff = 0.0, 1.0, 0.0
+        lower = wilson_lower(accuracy, n_eff, self.significance) if n_eff else 0.0
+        useful = lower > chance and n_measured >= self.min_train
         voter = joint if useful else np.broadcast_to(neutral, joint.shape).copy()
 
         self.classes_ = classes
@@ -578,6 +599,7 @@ class PreLabeler(BaseEstimator):
         self.chance_rate_ = chance
         self.is_useful_ = bool(useful)
         self.n_train_ = n
+        self.n_measured_ = n_measured
         self.n_effective_ = n_eff
         self.oof_proba_ = oof
         self.vectorizer_ = vectorizer

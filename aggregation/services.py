@@ -7,6 +7,7 @@ worker model back (confusion matrices, estimated accuracy, class prior) and item
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import statistics
@@ -133,14 +134,25 @@ def conservative_posterior(*, item: Item, project: Project) -> np.ndarray:
 ModelVote = tuple  # (voter_confusion B×K×K, confidence bin, label code): the model's answer
 
 
+def spot_checked(item_pk: int, rate: float) -> bool:
+    """Whether an item is in the model's audit share (``spot_check_rate``, chosen by a hash of
+    the item, so it is stable): the model never labels it alone, and people decide it without
+    the model's vote, so these labels keep measuring the model honestly."""
+    digest = hashlib.blake2b(str(item_pk).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") / 2**32 < rate
+
+
 def model_vote(*, item: Item, project: Project, votes: dict | None = None) -> ModelVote | None:
     """The pre-labeler's vote on ``item`` as ``(voter_confusion, bin, label code)``; ``None`` when
-    the item has no vote or its model version is no better than chance (do no harm).
+    the item has no vote, its model version is no better than chance (do no harm), or the item
+    is spot-checked (people decide it alone: :func:`spot_checked`).
 
     ``votes`` (``{version pk: voter_confusion}`` of the project's useful versions) saves the query
     when deciding many items; without it, one query for items that carry a vote, none otherwise.
     """
     if item.model_version_id is None or not item.model_label:
+        return None
+    if spot_checked(item.pk, project.spot_check_rate):
         return None
     if votes is None:
         row = (

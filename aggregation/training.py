@@ -1,13 +1,17 @@
 """Django glue of the pre-labeler: train a project's model, let it vote, let it label alone.
 
 The model (``aggregation.learning.PreLabeler``) is trained on the project's final labels that
-people or gold gave (never on its own labels), weighted by their confidence, and measures itself
-out of fold. It then votes on every open item: its vote enters the item's posterior as one more
-voter (``combine``), which also moves the routing key, so people get the items the model is least
-sure of first. An item with no human answer yet whose posterior with the model's vote reaches the
-project's ``auto_label_threshold`` becomes final with source ``model``, except a spot-check share
-(chosen by a hash of the item, so it is stable) that still goes to people and keeps the model's
-accuracy measured, and never past ``max_model_share`` of the project's items.
+people or gold gave (never on its own labels), weighted by their confidence. It measures itself
+out of fold only on the labels that no useful model version's vote helped decide (gold, experts'
+answers, labels from before its first useful version, spot-checked items): a label people
+settled together with the model agrees with the model partly because of it, and measuring on it
+would let each version trust itself more than the last. It then votes on every open item: its
+vote enters the item's posterior as one more voter (``combine``), which also moves the routing
+key, so people get the items the model is least sure of first. An item with no human answer yet
+whose posterior with the model's vote reaches the project's ``auto_label_threshold`` becomes
+final with source ``model``, except a spot-check share (chosen by a hash of the item, so it is
+stable) that still goes to people, who decide it without the model's vote and so keep the model
+measured, and never past ``max_model_share`` of the project's items.
 
 Do no harm: a model no better than chance out of fold (``is_useful_`` False) has a neutral
 voter confusion, labels nothing and changes no routing.
@@ -15,7 +19,6 @@ voter confusion, labels nothing and changes no routing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import numpy as np
@@ -28,7 +31,7 @@ from audit.services import audit_record
 from hitl_platform.db import rows_update
 from tasks.models import Item, ModelVersion, Project
 
-from .services import project_worker_model
+from .services import project_worker_model, spot_checked
 
 logger = logging.getLogger(__name__)
 
@@ -49,22 +52,28 @@ def training_due(*, project: Project) -> bool:
     return labeled - last.n_train >= project.model_retrain_every
 
 
-def _spot_checked(item_pk: int, rate: float) -> bool:
-    digest = hashlib.blake2b(str(item_pk).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") / 2**32 < rate
-
-
 def project_train(*, project: Project) -> ModelVersion | None:
     """Train a new model version, store its votes on the open items, auto-label what it may."""
     project = Project.objects.get(pk=project.pk)
     rows = list(
         Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
         .order_by("pk")
-        .values_list("payload", "final_label", "confidence")
+        .values_list("payload", "final_label", "confidence", "pk", "label_source", "model_version")
     )
     if len(rows) < max(project.model_min_labels, 2):
         return None
-    payloads, labels, weights = zip(*rows, strict=True)
+    payloads, labels, weights, pks, sources, versions = zip(*rows, strict=True)
+    # Labels reached without a useful model's vote measure the model; the others only teach
+    # it. Gold and an expert's answer ("review") settle an item whatever the vote says.
+    voted = set(
+        ModelVersion.objects.filter(project=project, is_useful=True).values_list("pk", flat=True)
+    )
+    measured = [
+        source in (Item.Source.GOLD, Item.Source.REVIEW)
+        or version not in voted
+        or spot_checked(pk, project.spot_check_rate)
+        for pk, source, version in zip(pks, sources, versions, strict=True)
+    ]
     spec = FeatureSpec(
         text=project.model_features.get("text", []),
         numeric=project.model_features.get("numeric", []),
@@ -75,6 +84,7 @@ def project_train(*, project: Project) -> ModelVersion | None:
             list(labels),
             [w if w is not None else 1.0 for w in weights],
             project.labels,
+            measured,
         )
     except ValueError as exc:  # e.g. one class only so far: not an error, just not yet
         logger.info("model of project %s not trained: %s", project.pk, exc)
@@ -102,7 +112,8 @@ def project_train(*, project: Project) -> ModelVersion | None:
     audit_record(
         action="model.train",
         reason=(
-            f"Model v{number}: {model.n_train_} labels, out-of-fold accuracy "
+            f"Model v{number}: {model.n_train_} labels ({model.n_measured_} measured it), "
+            f"out-of-fold accuracy "
             f"{model.cv_accuracy_:.1%} (chance {model.chance_rate_:.1%}); "
             + (
                 f"auto-labeled {auto} item(s)."
@@ -155,7 +166,7 @@ def _vote_and_label(
                 if (
                     proba[best] >= project.auto_label_threshold
                     and room > 0
-                    and not _spot_checked(item.pk, project.spot_check_rate)
+                    and not spot_checked(item.pk, project.spot_check_rate)
                 ):
                     item.status, item.final_label, item.label_source = (
                         "final",

@@ -85,6 +85,7 @@ class SimulationConfig:
     workers: str = "replay"
     n_workers: int | None = None  # synthetic crowd size; default: the dataset's worker count
     model: bool = False
+    retrain_every: int | None = None  # None: a tenth of the items, at least 100
     method: str = "ds"
     seed: int = 0
     refit_every: int | None = None  # None: about 20 refits over the run (at least every 50)
@@ -114,6 +115,8 @@ class SimulationConfig:
             raise SimulationError("--n-workers must be at least 1")
         if self.refit_every is not None and self.refit_every < 1:
             raise SimulationError("--refit-every must be at least 1")
+        if self.retrain_every is not None and (self.retrain_every < 1 or not self.model):
+            raise SimulationError("--retrain-every needs --model on and must be at least 1")
         if not 0.0 <= self.abandon < 1.0:
             raise SimulationError("--abandon must be in [0, 1)")
         if self.refit_minutes <= 0:
@@ -150,8 +153,8 @@ def project_settings(
     """The project a requester would set up for this simulation.
 
     With the model on, it reads every item field (``simulator.data.model_features``), trains first
-    at 50 final labels and retrains after every tenth of the items (at least 100) newly labeled;
-    the auto-label threshold, spot-check rate and model share are the project defaults.
+    at 50 final labels and retrains after every tenth of the items (at least 100) newly labeled,
+    or ``config.retrain_every``; the auto-label threshold, spot-check rate and model share are the project defaults.
     """
     model = {}
     if config.model:
@@ -163,7 +166,7 @@ def project_settings(
         model = {
             "model_enabled": True,
             "model_features": features,
-            "model_retrain_every": max(100, n_tasks // 10),
+            "model_retrain_every": config.retrain_every or max(100, n_tasks // 10),
         }
     if isinstance(crowd, ReplayCrowd):
         most = max_overlap(dataset)

@@ -248,6 +248,38 @@ def test_useless_model_has_near_chance_confusion_and_labels_nothing():
     assert not np.any(combined.max(axis=1) >= 0.95)
 
 
+def test_labels_the_model_helped_decide_do_not_measure_it():
+    """The feedback loop: people settled most items together with an earlier version's vote,
+    so those labels echo the model (here: they follow the features exactly), while the labels
+    people reached alone are independent of the features. Measured on every label the model
+    would look 85% right and be trusted; measured only on the independent ones it is what it is:
+    no better than chance, a neutral voter that labels nothing."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    payloads = [{"v": str(v), "w": str(w)} for v, w in x]
+    echo = np.where(x[:, 0] > 0, "a", "b").astype(object)
+    alone = rng.choice(["a", "b"], size=400).astype(object)
+    measured = np.arange(400) < 120  # decided by people alone
+    labels = np.where(measured, alone, echo)
+    spec = FeatureSpec(numeric=["v", "w"])
+
+    trusting = PreLabeler(spec).fit(payloads, labels)
+    assert trusting.is_useful_ and trusting.cv_accuracy_ > 0.8  # what the loop would believe
+
+    honest = PreLabeler(spec).fit(payloads, labels, measured=measured)
+    assert honest.n_train_ == 400 and honest.n_measured_ == 120
+    assert not honest.is_useful_
+    assert abs(honest.cv_accuracy_ - 0.5) < 0.12
+    v = honest.voter_confusion_
+    assert np.allclose(v, v[:, :1, :])  # changes no posterior
+
+    # Too few independent labels to measure it at all: not trusted either, however good.
+    few = PreLabeler(spec).fit(payloads, echo, measured=np.arange(400) < 10)
+    assert few.n_measured_ == 10 and not few.is_useful_
+    with pytest.raises(ValueError, match="measured flags"):
+        PreLabeler(spec).fit(payloads, labels, measured=measured[:5])
+
+
 def graded_reviews(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
     """Texts with 0 to 3 sentiment words of their label: the fewer, the harder."""
     rng = np.random.default_rng(seed)

@@ -70,10 +70,10 @@ def test_a_replay_buys_recorded_answers_pays_them_and_scores_on_hidden_gold_only
 
 def test_with_the_model_on_the_project_trains_on_the_items_and_reports_each_pass(db):
     music = load_dataset(DATA / "music_genre")
-    run = simulate(music, SimulationConfig(model=True, gold_share=0, max_tasks=150, seed=1))
-    report = run_results(run)
+    config = SimulationConfig(model=True, retrain_every=60, gold_share=0, max_tasks=150, seed=1)
+    report = run_results(run := simulate(music, config))
     project = run.project
-    assert project.model_enabled and report["model"]
+    assert project.model_enabled and report["model"] and project.model_retrain_every == 60
     assert report["model_features"] == {"text": [], "numeric": music.item_columns}
     first = report["model_versions"][0]
     assert first["version"] == 1 and first["n_train"] >= project.model_min_labels == 50
@@ -154,6 +154,7 @@ def test_the_command_prints_the_summary_and_writes_json(db, tmp_path, capsys):
     [
         (["--model", "on"], "--model on needs item fields: bluebirds has no items.csv"),
         (["--policy", "fixed"], "--policy fixed needs --overlap N"),
+        (["--retrain-every", "50"], "--retrain-every needs --model on"),
         (["--target", "1.5"], "--target must be between 0.5 and 0.999"),
         (["--gold-share", "1"], "--gold-share must be in [0, 1)"),
         (["--budget", "0.01"], "--budget must pay at least one answer"),

@@ -9,13 +9,15 @@ import pytest
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
-from aggregation.training import project_train, training_due
+from aggregation.services import model_vote, spot_checked
+from aggregation.training import HUMAN_SOURCES, project_train, training_due
 from audit.models import AuditEvent
 from reports.selectors import project_report
 from tasks.models import Item, ModelVersion
-from tasks.routing import answer_submit, assignment_claim
+from tasks.routing import answer_submit, assignment_claim, standing_get
 from tasks.services import items_import, project_publish
 from tests.api.conftest import token_client
+from workers.services import standing_expert_set
 
 
 @pytest.fixture
@@ -186,6 +188,48 @@ def test_a_useful_model_vote_counts_as_one_of_the_minimum_answers(
         assert all(i.final_label == project.truth[i.external_id] for i in singles)
     else:
         assert not singles.exists()
+
+
+def test_spot_checked_items_are_decided_without_the_vote_and_measure_the_next_version(
+    feature_project, make_worker
+):
+    project = feature_project(auto_label_threshold=1.0)  # votes, labels nothing alone
+    rate = project.spot_check_rate
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 100)
+    first = project_train(project=project)
+    assert first.is_useful
+    voted = list(Item.objects.filter(project=project, status="open", model_version=first))
+    audited = [i for i in voted if spot_checked(i.pk, rate)]
+    helped = [i for i in voted if not spot_checked(i.pk, rate)]
+    assert audited and helped
+    # People decide the audit share alone; the others with the model's vote.
+    assert all(model_vote(item=i, project=project) is None for i in audited)
+    assert all(model_vote(item=i, project=project) is not None for i in helped)
+
+    # An expert's answer settles an item whatever the vote says: it measures the model too.
+    expert = make_worker()
+    standing = standing_get(worker=expert, project=project)
+    standing_expert_set(standing=standing, expert=True, actor=project.owner)
+    label_by_people(project, [*workers, expert], 150)
+    second = project_train(project=project)
+    final = Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
+    assert final.filter(label_source="review", model_version=first).exists()
+    independent = [
+        i
+        for i in final
+        if i.gold_label
+        or i.label_source == "review"
+        or i.model_version_id is None
+        or spot_checked(i.pk, rate)
+    ]
+    with_the_vote = final.filter(model_version=first).count() - sum(
+        1 for i in independent if i.model_version_id == first.pk
+    )
+    assert with_the_vote > 0 and second.n_train == final.count()
+    # The second version measured itself only on labels the first one did not help decide.
+    reason = AuditEvent.objects.filter(action="model.train").latest("pk").reason
+    assert f"{second.n_train} labels ({len(independent)} measured it)" in reason
 
 
 def test_the_model_never_trains_on_its_own_labels(feature_project, make_worker):

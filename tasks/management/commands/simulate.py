@@ -98,6 +98,11 @@ class Command(BaseCommand):
             help="on: the project trains the pre-labeler on the item fields (items.csv) and lets it vote and label what it is sure of; off (default): people only.",
         )
         parser.add_argument(
+            "--retrain-every",
+            type=int,
+            help="With --model on: retrain after this many new labels (default: a tenth of the items, at least 100; the project default is 100).",
+        )
+        parser.add_argument(
             "--method",
             choices=("ds", "ods", "glad", "wmv", "mv"),
             default="ds",
@@ -167,6 +172,7 @@ class Command(BaseCommand):
             workers=opts["workers"],
             n_workers=opts["n_workers"],
             model=opts["model"] == "on",
+            retrain_every=opts["retrain_every"],
             method=opts["method"],
             seed=opts["seed"],
             refit_every=opts["refit_every"],
