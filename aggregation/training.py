@@ -2,15 +2,16 @@
 
 The model (``aggregation.learning.PreLabeler``) is trained on the project's final labels that
 people or gold gave (never on its own labels), weighted by their confidence. It measures itself
-out of fold only on the labels that no useful model version's vote helped decide (gold, experts'
-answers, labels from before its first useful version, spot-checked items): a label people
-settled together with the model agrees with the model partly because of it, and measuring on it
-would let each version trust itself more than the last. It then votes on every open item: its
+out of fold only on the labels that no useful model version's vote helped decide
+(``Item.model_assisted`` false: labels from before its first useful version and the spot-check
+share; and gold and experts' answers): a label people settled together with the model agrees
+with the model partly because of it, and measuring on it would let each version trust itself
+more than the last. It then votes on every open item: its
 vote enters the item's posterior as one more voter (``combine``), which also moves the routing
 key, so people get the items the model is least sure of first. An item with no human answer yet
 whose posterior with the model's vote reaches the project's ``auto_label_threshold`` becomes
 final with source ``model``, except a spot-check share (chosen by a hash of the item, so it is
-stable) that still goes to people, who decide it without the model's vote and so keep the model
+stable) that goes to people first, who decide it without the model's vote and so keep the model
 measured, and never past ``max_model_share`` of the project's items.
 
 Do no harm: a model no better than chance out of fold (``is_useful_`` False) has a neutral
@@ -58,21 +59,16 @@ def project_train(*, project: Project) -> ModelVersion | None:
     rows = list(
         Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
         .order_by("pk")
-        .values_list("payload", "final_label", "confidence", "pk", "label_source", "model_version")
+        .values_list("payload", "final_label", "confidence", "label_source", "model_assisted")
     )
     if len(rows) < max(project.model_min_labels, 2):
         return None
-    payloads, labels, weights, pks, sources, versions = zip(*rows, strict=True)
-    # Labels reached without a useful model's vote measure the model; the others only teach
-    # it. Gold and an expert's answer ("review") settle an item whatever the vote says.
-    voted = set(
-        ModelVersion.objects.filter(project=project, is_useful=True).values_list("pk", flat=True)
-    )
+    payloads, labels, weights, sources, assisted = zip(*rows, strict=True)
+    # Labels a useful version's vote helped decide teach the model but do not measure it. Gold
+    # and an expert's answer ("review") settle an item whatever the vote says.
     measured = [
-        source in (Item.Source.GOLD, Item.Source.REVIEW)
-        or version not in voted
-        or spot_checked(pk, project.spot_check_rate)
-        for pk, source, version in zip(pks, sources, versions, strict=True)
+        source in (Item.Source.GOLD, Item.Source.REVIEW) or not helped
+        for source, helped in zip(sources, assisted, strict=True)
     ]
     spec = FeatureSpec(
         text=project.model_features.get("text", []),
@@ -113,8 +109,11 @@ def project_train(*, project: Project) -> ModelVersion | None:
         action="model.train",
         reason=(
             f"Model v{number}: {model.n_train_} labels ({model.n_measured_} measured it), "
-            f"out-of-fold accuracy "
-            f"{model.cv_accuracy_:.1%} (chance {model.chance_rate_:.1%}); "
+            + (
+                f"out-of-fold accuracy {model.cv_accuracy_:.1%} (chance {model.chance_rate_:.1%}); "
+                if model.n_measured_
+                else "no label decided without an earlier vote to measure it on; "
+            )
             + (
                 f"auto-labeled {auto} item(s)."
                 if version.is_useful
@@ -158,16 +157,21 @@ def _vote_and_label(
                     project.labels[code],
                     int(b),
                 )
-                if not version.is_useful or item.answers_count or item.leases_count:
+                if not version.is_useful:
+                    continue  # no vote in any decision, no routing change
+                if spot_checked(item.pk, project.spot_check_rate):
+                    # People decide it alone, and it goes to them first: the audit share is
+                    # what measures the model, so it should not wait behind the voted items.
+                    if not (item.answers_count or item.leases_count):
+                        item.priority = 0.0
+                    continue
+                item.model_assisted = True
+                if item.answers_count or item.leases_count:
                     continue  # people's answers get the vote at their next posterior update
                 proba = combine(class_prior, voter_confusion, b, code)
                 best = int(np.argmax(proba))
                 item.confidence = item.priority = round(float(proba[best]), 6)
-                if (
-                    proba[best] >= project.auto_label_threshold
-                    and room > 0
-                    and not spot_checked(item.pk, project.spot_check_rate)
-                ):
+                if proba[best] >= project.auto_label_threshold and room > 0:
                     item.status, item.final_label, item.label_source = (
                         "final",
                         project.labels[best],
@@ -183,6 +187,7 @@ def _vote_and_label(
                     "model_version",
                     "model_label",
                     "model_bin",
+                    "model_assisted",
                     "confidence",
                     "priority",
                     "status",

@@ -138,7 +138,9 @@ class Project(models.Model):
         default=0.95, help_text="The model labels an item alone when the posterior reaches this."
     )
     spot_check_rate = models.FloatField(
-        default=0.1, help_text="Share of items the model could label that still go to people."
+        default=0.1,
+        help_text="Share of items that people decide without the model's vote (chosen by a hash of "
+        "the item): the model never labels them alone, and they keep measuring it.",
     )
     max_model_share = models.FloatField(
         default=0.8, help_text="The model labels at most this share of all items."
@@ -318,7 +320,12 @@ class Item(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="The model version whose vote is in this item's posterior.",
+        help_text="The model version that last voted on this item.",
+    )
+    model_assisted = models.BooleanField(
+        default=False,
+        help_text="A useful model version's vote took part in deciding this item, so its label "
+        "teaches the model but does not measure it.",
     )
     model_label = models.CharField(max_length=200, blank=True, help_text="The model's vote.")
     model_bin = models.PositiveSmallIntegerField(

@@ -52,3 +52,33 @@ def test_projects_on_the_old_fixed_floors_move_to_floors_relative_to_guessing():
         assert projects.get(pk=chosen.pk).block_gold_accuracy == 0.8
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_items_a_useful_model_voted_on_count_as_model_assisted():
+    """Labels decided before the flag existed: a useful version's vote may have helped, so they
+    no longer measure the model; a vote of a version no better than chance changed nothing."""
+    before, after = (
+        [("tasks", "0010_projects_on_old_floors_follow_guessing")],
+        [("tasks", "0012_items_voted_on_were_model_assisted")],
+    )
+    try:
+        apps = migrate(before)
+        user = apps.get_model("auth", "User").objects.create(username="owner")
+        project = apps.get_model("tasks", "Project").objects.create(
+            owner_id=user.pk, name="p", labels=["a", "b"], reward="0.05", budget="0"
+        )
+        versions = apps.get_model("tasks", "ModelVersion").objects
+        common = {"project_id": project.pk, "classifier": "logreg", "features": {}, "n_train": 50}
+        common |= {"cv_accuracy": 0.9, "cv_accuracy_lower": 0.8, "chance_rate": 0.5}
+        common |= {"confusion": [], "voter_confusion": [], "training_seconds": 1.0}
+        useful = versions.create(version=1, is_useful=True, **common)
+        useless = versions.create(version=2, is_useful=False, **common)
+        items = apps.get_model("tasks", "Item").objects
+        for name, version in (("voted", useful), ("ignored", useless), ("none", None)):
+            items.create(project_id=project.pk, external_id=name, model_version=version)
+        items = migrate(after).get_model("tasks", "Item").objects
+        assisted = dict(items.values_list("external_id", "model_assisted"))
+        assert assisted == {"voted": True, "ignored": False, "none": False}
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -203,9 +203,12 @@ def test_spot_checked_items_are_decided_without_the_vote_and_measure_the_next_ve
     audited = [i for i in voted if spot_checked(i.pk, rate)]
     helped = [i for i in voted if not spot_checked(i.pk, rate)]
     assert audited and helped
-    # People decide the audit share alone; the others with the model's vote.
+    # People decide the audit share alone, and get it first; the others with the model's vote.
     assert all(model_vote(item=i, project=project) is None for i in audited)
     assert all(model_vote(item=i, project=project) is not None for i in helped)
+    assert not any(i.model_assisted for i in audited) and all(i.model_assisted for i in helped)
+    assert all(i.priority == 0 for i in audited if i.answers_count == 0)
+    assert min(i.priority for i in helped if i.answers_count == 0) > 0
 
     # An expert's answer settles an item whatever the vote says: it measures the model too.
     expert = make_worker()
@@ -223,10 +226,7 @@ def test_spot_checked_items_are_decided_without_the_vote_and_measure_the_next_ve
         or i.model_version_id is None
         or spot_checked(i.pk, rate)
     ]
-    with_the_vote = final.filter(model_version=first).count() - sum(
-        1 for i in independent if i.model_version_id == first.pk
-    )
-    assert with_the_vote > 0 and second.n_train == final.count()
+    assert 0 < len(independent) < second.n_train == final.count()
     # The second version measured itself only on labels the first one did not help decide.
     reason = AuditEvent.objects.filter(action="model.train").latest("pk").reason
     assert f"{second.n_train} labels ({len(independent)} measured it)" in reason
