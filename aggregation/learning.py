@@ -41,7 +41,9 @@ The model's own confusion matrix, out of fold
     label with no training example (``K`` comes from ``label_order``) gets exactly that row.
     ``confusion_[k, l] = Σ_b P[k, b, l]`` (rows: true label, columns: predicted label, rows sum to
     one) is the model's honest confusion matrix; ``cv_accuracy_`` is the weighted share of
-    out-of-fold predictions that match the label.
+    out-of-fold predictions that match the label. All of these, the bins and the chance rate
+    count only the *measured* labels (``fit(measured=…)``): labels that the model's earlier
+    versions helped decide train it but would flatter it as a measure.
 
 The model as a voter
     Dawid-Skene treats a worker's answer ``l`` as evidence ``C[k, l] = P(answer l | truth k)``.
@@ -393,7 +395,7 @@ class PreLabeler(BaseEstimator):
     cv_accuracy_lower_ : float
         Its one-sided Wilson lower bound.
     chance_rate_ : float
-        Weighted majority-class rate of the training labels.
+        Weighted majority-class rate of the measured training labels.
     is_useful_ : bool
         ``cv_accuracy_lower_ > chance_rate_`` (and at least ``min_train`` measured labels).
     n_train_ : int
