@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from aggregation.services import spot_checked
 from audit.services import audit_record
 from billing.services import budget_fund
 from hitl_platform import money
@@ -137,7 +138,8 @@ REKEY_CHUNK = 2000
 def unstarted_rekey(*, project: Project) -> None:
     """Give the open items nobody has answered the routing key of the project's current model
     setting: ``unstarted_priority``, or with the model on and a useful vote already cast on the
-    item, that vote's confidence (the least sure go to people first).
+    item, that vote's confidence (the least sure go to people first), 0 for the spot-check share
+    (people decide it without the vote, first: it measures the model).
 
     After the settings commit, outside the project's row lock (a claim locks an item, then the
     project: holding the project while locking items would invert that order), in short chunks
@@ -150,12 +152,17 @@ def unstarted_rekey(*, project: Project) -> None:
         .values_list("pk", flat=True)
     )
     for start in range(0, len(ids), REKEY_CHUNK):
-        current = Project.objects.only("model_enabled").get(pk=project.pk)
-        chunk = Item.objects.filter(pk__in=ids[start : start + REKEY_CHUNK], answers_count=0)
+        current = Project.objects.only("model_enabled", "spot_check_rate").get(pk=project.pk)
+        some = ids[start : start + REKEY_CHUNK]
+        chunk = Item.objects.filter(pk__in=some, answers_count=0)
         if current.model_enabled:
+            # The spot-check share a useful version voted on goes to people first (0).
+            audit = [pk for pk in some if spot_checked(pk, current.spot_check_rate)]
+            audited = Q(pk__in=audit, model_version__is_useful=True)
+            chunk.filter(audited).update(priority=0.0)
             voted = Q(model_version__is_useful=True, confidence__isnull=False)
-            chunk.filter(voted).update(priority=F("confidence"))
-            chunk = chunk.exclude(voted)
+            chunk.filter(voted).exclude(audited).update(priority=F("confidence"))
+            chunk = chunk.exclude(voted).exclude(audited)
         chunk.update(priority=unstarted_priority(current))
 
 

@@ -275,6 +275,31 @@ def test_admin_turns_the_model_on_only_with_its_feature_fields(client, requester
     assert requester.projects.get().model_features == {"text": ["body"], "numeric": ["length"]}
 
 
+def test_turning_the_model_on_sends_the_spot_check_share_to_people_first(live_project, requester):
+    project = live_project(tasks=4)
+    version = ModelVersion.objects.create(
+        project=project,
+        version=1,
+        classifier="logreg",
+        n_train=60,
+        cv_accuracy=0.8,
+        cv_accuracy_lower=0.7,
+        chance_rate=0.5,
+        is_useful=True,
+        confusion=[[1, 0], [0, 1]],
+        voter_confusion=[],
+        training_seconds=0.1,
+    )
+    voted = Item.objects.filter(project=project, answers_count=0).first()
+    Item.objects.filter(pk=voted.pk).update(model_version=version, confidence=0.7)
+    on = {"model_enabled": True, "model_features": {"text": ["text"]}, "spot_check_rate": 1.0}
+    api = token_client(requester)
+    assert api.patch(f"/api/v1/projects/{project.pk}/", on, format="json").status_code == 200
+    assert Item.objects.get(pk=voted.pk).priority == 0.0  # audited: people, first, alone
+    others = Item.objects.filter(project=project, answers_count=0).exclude(pk=voted.pk)
+    assert set(others.values_list("priority", flat=True)) == {1.0}  # no vote: wait for one
+
+
 def test_turning_the_model_on_or_off_re_keys_only_the_items_nobody_started(
     live_project, make_worker, requester, client, project_form
 ):
@@ -309,7 +334,10 @@ def test_turning_the_model_on_or_off_re_keys_only_the_items_nobody_started(
     Item.objects.filter(pk=voted.pk).update(model_version=old_vote, confidence=0.7)
     api = token_client(requester)
     on = {"model_enabled": True, "model_features": {"text": ["text"]}}
-    assert api.patch(f"/api/v1/projects/{project.pk}/", on, format="json").status_code == 200
+    none_audited = {**on, "spot_check_rate": 0.0}  # (all audited: the next test)
+    assert (
+        api.patch(f"/api/v1/projects/{project.pk}/", none_audited, format="json").status_code == 200
+    )
     assert unstarted_keys() == {1.0, 0.7}
     assert Item.objects.get(pk=voted.pk).priority == 0.7
     assert Item.objects.get(pk=started.pk).priority == started.priority  # left to its posterior
