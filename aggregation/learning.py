@@ -582,13 +582,13 @@ class PreLabeler(BaseEstimator):
 
         # Do no harm.
         total = wm.sum()
-        if n_measured and total > 0:
+        if total > 0:
             accuracy = float(wm[pred == y].sum() / total)
             chance = float(np.bincount(y, weights=wm, minlength=k).max() / total)
             n_eff = float(total**2 / np.sum(wm**2))
         else:  # nothing to measure it on
             accuracy, chance, n_eff = 0.0, 1.0, 0.0
-        lower = wilson_lower(accuracy, n_eff, self.significance) if n_eff else 0.0
+        lower = wilson_lower(accuracy, n_eff, self.significance)
         useful = lower > chance and n_measured >= self.min_train
         voter = joint if useful else np.broadcast_to(neutral, joint.shape).copy()
 

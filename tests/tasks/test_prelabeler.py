@@ -275,9 +275,9 @@ def test_admin_turns_the_model_on_only_with_its_feature_fields(client, requester
     assert requester.projects.get().model_features == {"text": ["body"], "numeric": ["length"]}
 
 
-def test_turning_the_model_on_sends_the_spot_check_share_to_people_first(live_project, requester):
-    project = live_project(tasks=4)
-    version = ModelVersion.objects.create(
+def useful_version(project):
+    """A stored model version better than chance (its votes count), as if trained earlier."""
+    return ModelVersion.objects.create(
         project=project,
         version=1,
         classifier="logreg",
@@ -290,6 +290,11 @@ def test_turning_the_model_on_sends_the_spot_check_share_to_people_first(live_pr
         voter_confusion=[],
         training_seconds=0.1,
     )
+
+
+def test_turning_the_model_on_sends_the_spot_check_share_to_people_first(live_project, requester):
+    project = live_project(tasks=4)
+    version = useful_version(project)
     voted = Item.objects.filter(project=project, answers_count=0).first()
     Item.objects.filter(pk=voted.pk).update(model_version=version, confidence=0.7)
     on = {"model_enabled": True, "model_features": {"text": ["text"]}, "spot_check_rate": 1.0}
@@ -317,19 +322,7 @@ def test_turning_the_model_on_or_off_re_keys_only_the_items_nobody_started(
 
     assert unstarted_keys() == {0.0}
     # One item still carries a useful vote from a time the model was on: its confidence is its key.
-    old_vote = ModelVersion.objects.create(
-        project=project,
-        version=1,
-        classifier="logreg",
-        n_train=60,
-        cv_accuracy=0.8,
-        cv_accuracy_lower=0.7,
-        chance_rate=0.5,
-        is_useful=True,
-        confusion=[[1, 0], [0, 1]],
-        voter_confusion=[],
-        training_seconds=0.1,
-    )
+    old_vote = useful_version(project)
     voted = Item.objects.filter(project=project, answers_count=0).first()
     Item.objects.filter(pk=voted.pk).update(model_version=old_vote, confidence=0.7)
     api = token_client(requester)
