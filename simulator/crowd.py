@@ -5,7 +5,8 @@
 - ``SyntheticCrowd``: workers who answer any task, drawing their label from a confusion matrix
   estimated on the dataset's gold, so any number of answers can be bought.
 
-Both also give each worker a pace (seconds per answer) for the simulated clock.
+Both also give each worker a pace (seconds per answer) for the simulated clock, and a replayed
+crowd a presence: how long each worker is away between two answers.
 """
 
 from __future__ import annotations
@@ -43,19 +44,47 @@ class Crowd:
         """The label ``worker`` gives to ``task``, or ``None`` if they cannot (they skip)."""
         raise NotImplementedError
 
+    def pause(self, worker: int) -> float:
+        """Time ``worker`` spends away between two answers (none: everyone works back to back)."""
+        return 0.0
+
     def seconds(self, worker: int) -> float:
         """Time ``worker`` takes for their next answer."""
         return max(PACE_MIN, float(self._pace[worker] * np.exp(self.rng.normal(0, PACE_JITTER))))
 
 
+PRESENCES = ("recorded", "equal")
+
+
 class ReplayCrowd(Crowd):
+    """The dataset's workers. ``presence="recorded"`` (the default) keeps each worker's share of
+    the work as in the data: everyone spreads their recorded answers over the same span, the time
+    the worker with the most work needs back to back, taking exponential breaks between answers,
+    so at any moment of the run answers come from the crowd in the proportions the data recorded.
+    ``"equal"``: everyone works back to back, which over-represents the workers who answered
+    little while the run is young (what a run stopped by its budget mostly sees).
+    """
+
     kind = "replay"
 
-    def __init__(self, dataset: Dataset, rng: np.random.Generator) -> None:
+    def __init__(
+        self, dataset: Dataset, rng: np.random.Generator, presence: str = "recorded"
+    ) -> None:
         self.recorded = dataset.by_worker()
         names = sorted(self.recorded)
         super().__init__(names, rng)
         self._tasks = [self.recorded[w] for w in names]
+        self._away = np.zeros(len(names))
+        if presence == "recorded":
+            # Every worker spreads their answers over the same span: the time the one with the
+            # most work (answers × own pace) needs back to back.
+            volume = np.array([len(t) for t in self._tasks], float)
+            span = float((volume * self._pace).max())
+            self._away = np.maximum(span / volume - self._pace, 0.0)
+
+    def pause(self, worker: int) -> float:
+        away = self._away[worker]
+        return float(self.rng.exponential(away)) if away > 0 else 0.0
 
     def eligible(self, worker: int) -> list[str]:
         return list(self._tasks[worker])

@@ -48,7 +48,7 @@ from workers.models import Worker
 from workers.services import worker_create
 
 from .baselines import max_overlap
-from .crowd import Crowd, ReplayCrowd, SyntheticCrowd
+from .crowd import PRESENCES, Crowd, ReplayCrowd, SyntheticCrowd
 from .data import Dataset, gold_split, items_csv, model_features
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class SimulationConfig:
     budget: Decimal | None = None  # None: enough for every answer the crowd can give
     gold_share: float = 0.1
     workers: str = "replay"
+    presence: str = "recorded"  # replay: each worker present as often as in the data, or "equal"
     n_workers: int | None = None  # synthetic crowd size; default: the dataset's worker count
     model: bool = False
     retrain_every: int | None = None  # None: a tenth of the items, at least 100
@@ -99,6 +100,8 @@ class SimulationConfig:
             raise SimulationError(f"--policy must be one of {', '.join(POLICIES)}")
         if self.workers not in WORKER_KINDS:
             raise SimulationError(f"--workers must be one of {', '.join(WORKER_KINDS)}")
+        if self.presence not in PRESENCES:
+            raise SimulationError(f"--presence must be one of {', '.join(PRESENCES)}")
         if self.overlap is not None and self.overlap < 1:
             raise SimulationError("--overlap must be at least 1")
         if self.policy == "fixed" and self.overlap is None:
@@ -143,7 +146,7 @@ class Run:
 
 def make_crowd(dataset: Dataset, config: SimulationConfig, rng: np.random.Generator) -> Crowd:
     if config.workers == "replay":
-        return ReplayCrowd(dataset, rng)
+        return ReplayCrowd(dataset, rng, presence=config.presence)
     return SyntheticCrowd(dataset, rng, n_workers=config.n_workers)
 
 
@@ -307,7 +310,9 @@ class _Loop:
     def go(self) -> None:
         for i in range(len(self.workers)):
             if self.todo[i] is None or self.todo[i]:
-                self.push(float(self.rng.uniform(0, ARRIVAL_WINDOW)), "claim", i)
+                # A worker who is often away may also turn up late (``Crowd.pause``).
+                first = self.rng.uniform(0, ARRIVAL_WINDOW) + self.crowd.pause(i)
+                self.push(float(first), "claim", i)
         self.wall0 = last_report = time.perf_counter()
         t = 0.0
         while self.events:
@@ -373,7 +378,7 @@ class _Loop:
         else:
             self.counters["answers"] += 1
         if self.todo[i] is None or self.todo[i]:
-            self.push(t + 1.0, "claim", i)
+            self.push(t + 1.0 + self.crowd.pause(i), "claim", i)
 
     # --- periodic jobs -----------------------------------------------------------------------
 

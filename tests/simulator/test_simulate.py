@@ -127,6 +127,36 @@ def test_a_budget_stops_the_run_and_is_never_overspent(db, rte):
     assert report["answers_bought"] == 20
 
 
+@pytest.mark.parametrize("presence", ["recorded", "equal"])
+def test_a_replay_stopped_by_its_budget_hears_the_crowd_in_its_recorded_proportions(db, presence):
+    """web: a third of the recorded answers came from five workers. A run that buys a third of
+    the answers should hear them about as often (a little less: items they answered in the data
+    may be settled before they reach them); with everyone working back to back, the many workers
+    who answered little crowd them out early in the run."""
+    web = load_dataset(DATA / "web").head(300)
+    volume = {}
+    for _, w, _ in web.answers:
+        volume[w] = volume.get(w, 0) + 1
+    busiest = set(sorted(volume, key=volume.get, reverse=True)[:5])
+    recorded_share = sum(volume[w] for w in busiest) / len(web.answers)
+    budget = Decimal("0.05") * (len(web.answers) // 3)
+    run = simulate(web, SimulationConfig(gold_share=0, budget=budget, presence=presence))
+    prefix = f"sim{run.project.pk}-"
+    bought = list(
+        Assignment.objects.filter(project=run.project, status__in=Assignment.ANSWERED).values_list(
+            "worker__user__username", flat=True
+        )
+    )
+    assert run.stopped_by == "budget" and len(bought) >= 0.95 * (len(web.answers) // 3)
+    share = sum(name.removeprefix(prefix) in busiest for name in bought) / len(bought)
+    assert recorded_share > 0.3
+    if presence == "recorded":
+        assert recorded_share - 0.1 < share <= recorded_share + 0.05
+    else:
+        assert share < recorded_share - 0.15
+    assert run_results(run)["presence"] == presence
+
+
 def test_the_command_prints_the_summary_and_writes_json(db, tmp_path, capsys):
     out = tmp_path / "report.json"
     call_command(
@@ -158,6 +188,7 @@ def test_the_command_prints_the_summary_and_writes_json(db, tmp_path, capsys):
         (["--target", "1.5"], "--target must be between 0.5 and 0.999"),
         (["--gold-share", "1"], "--gold-share must be in [0, 1)"),
         (["--budget", "0.01"], "--budget must pay at least one answer"),
+        (["--presence", "sometimes"], "invalid choice: 'sometimes'"),
         (["--url", "http://192.0.2.1:8000"], "--url must be a loopback address"),
     ],
 )

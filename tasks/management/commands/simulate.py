@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from simulator.crowd import PRESENCES
 from simulator.data import DatasetError, load_dataset
 from simulator.engine import (
     POLICIES,
@@ -85,6 +86,12 @@ class Command(BaseCommand):
             choices=WORKER_KINDS,
             default="replay",
             help="replay (default): the dataset's workers and their recorded answers; synthetic: workers answering from confusion matrices estimated on the gold.",
+        )
+        parser.add_argument(
+            "--presence",
+            choices=PRESENCES,
+            default="recorded",
+            help="replay: recorded (default): each worker works as large a share of the time as they gave of the answers in the data; equal: every worker answers back to back.",
         )
         parser.add_argument(
             "--n-workers",
@@ -170,6 +177,7 @@ class Command(BaseCommand):
             budget=opts["budget"],
             gold_share=opts["gold_share"],
             workers=opts["workers"],
+            presence=opts["presence"],
             n_workers=opts["n_workers"],
             model=opts["model"] == "on",
             retrain_every=opts["retrain_every"],
