@@ -13,7 +13,10 @@ For each shared dataset (real crowd answers with gold):
   (default 0.95);
 - where the dataset has item fields (``items.csv``), the dynamic policy at that target once more
   with the model on (``--model on``): the human-in-the-loop figures of docs/hitl.md.
-Each simulation runs in a subprocess on a fresh SQLite database. Prints two Markdown tables
+Each simulation runs ``--runs`` times (seeds 0, 1, …: the replay's arrival order and breaks
+change) and the tables show the mean, with the spread over the seeds beside it; on a dataset of
+a hundred tasks one seed alone can be several points off. Each simulation runs in a subprocess
+on a fresh SQLite database. Prints two Markdown tables
 (cost, and model on/off) and writes a plot of accuracy against answers bought (``--plot``,
 default docs/cost.png).
 """
@@ -77,6 +80,30 @@ def simulate(empty: Path, folder: Path, name: str, args: list[str]) -> dict:
         f"{time.perf_counter() - started:.0f} s"
     )
     return report
+
+
+def mean_report(reports: list[dict]) -> dict:
+    """The seeds' runs of one simulation as one: the mean of what the tables show, and the runs."""
+    acc = [r["accuracy"] for r in reports]
+    return {
+        "runs": reports,
+        "answers_bought": float(np.mean([r["answers_bought"] for r in reports])),
+        "accuracy": float(np.mean(acc)),
+        "accuracy_low": min(acc),
+        "accuracy_high": max(acc),
+        "by_model": float(np.mean([r["final_by_source"].get("model", 0) for r in reports])),
+        "model_share": float(np.mean([r["model_share"] for r in reports])),
+        "versions": float(np.mean([len(r["model_versions"]) for r in reports])),
+        "useful": float(
+            np.mean([sum(v["is_useful"] for v in r["model_versions"]) for r in reports])
+        ),
+    }
+
+
+def spread(rep: dict) -> str:
+    if len(rep["runs"]) < 2:
+        return ""
+    return f" [{100 * rep['accuracy_low']:.1f}–{100 * rep['accuracy_high']:.1f}]"
 
 
 def baselines(name: str, seeds: int) -> dict:
@@ -177,9 +204,9 @@ def table(results: list[dict]) -> str:
         lines.append(
             f"| {r['name']} | {r['tasks']:,} | {r['recorded']:,} "
             f"| {100 * mv3[2]:.2f} ({mv3[1]:,.0f}) | {100 * ds3[2]:.2f} "
-            f"| **{100 * eq['accuracy']:.2f}** ({eq['answers_bought']:,}) | {gain:+.2f} "
-            f"| {100 * r['ds_all']:.2f} | **{100 * free['accuracy']:.2f}** "
-            f"({free['answers_bought']:,}) | {share:.0%} | {gap:+.2f} |"
+            f"| **{100 * eq['accuracy']:.2f}**{spread(eq)} ({eq['answers_bought']:,.0f}) "
+            f"| {gain:+.2f} | {100 * r['ds_all']:.2f} | **{100 * free['accuracy']:.2f}**"
+            f"{spread(free)} ({free['answers_bought']:,.0f}) | {share:.0%} | {gap:+.2f} |"
         )
     lines.append(
         f"| **mean** | | | | | | **{np.mean(gains):+.2f}** | | | **{np.mean(shares):.0%}** "
@@ -192,8 +219,9 @@ def model_table(results: list[dict]) -> str:
     """The dynamic policy at the target with the model off and on (datasets with item fields)."""
     lines = [
         "| dataset | tasks | model off: answers | accuracy | **model on: answers** | accuracy "
-        "| answers saved | accuracy change | labeled by the model alone | model versions |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| answers saved | accuracy change | per seed: saved, change | labeled by the model alone "
+        "| model versions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         on = r["dynamic"].get("model")
@@ -201,14 +229,18 @@ def model_table(results: list[dict]) -> str:
             continue
         off = r["dynamic"]["free"]
         saved = 1 - on["answers_bought"] / off["answers_bought"]
-        useful = sum(1 for v in on["model_versions"] if v["is_useful"])
+        per_seed = ", ".join(
+            f"{1 - a['answers_bought'] / b['answers_bought']:.0%} "
+            f"{100 * (a['accuracy'] - b['accuracy']):+.2f}"
+            for a, b in zip(on["runs"], off["runs"], strict=True)
+        )
         lines.append(
-            f"| {r['name']} | {r['tasks']:,} | {off['answers_bought']:,} "
-            f"| {100 * off['accuracy']:.2f} | **{on['answers_bought']:,}** "
+            f"| {r['name']} | {r['tasks']:,} | {off['answers_bought']:,.0f} "
+            f"| {100 * off['accuracy']:.2f} | **{on['answers_bought']:,.0f}** "
             f"| {100 * on['accuracy']:.2f} | **{saved:+.0%}** "
-            f"| {100 * (on['accuracy'] - off['accuracy']):+.2f} "
-            f"| {on['final_by_source'].get('model', 0):,} ({on['model_share']:.0%}) "
-            f"| {len(on['model_versions'])} ({useful} useful) |"
+            f"| {100 * (on['accuracy'] - off['accuracy']):+.2f} | {per_seed} "
+            f"| {on['by_model']:,.0f} ({on['model_share']:.0%}) "
+            f"| {on['versions']:.1f} ({on['useful']:.1f} useful) |"
         )
     return "\n".join(lines)
 
@@ -218,6 +250,15 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", type=int, default=3, help="draws per fixed overlap")
     parser.add_argument("--jobs", type=int, default=2, help="simulations run at once")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="seeds per simulation; the tables show the mean"
+    )
+    parser.add_argument(
+        "--presence",
+        choices=("recorded", "equal"),
+        default="recorded",
+        help="how often each replayed worker is present (manage.py simulate --presence)",
+    )
     parser.add_argument("--plot", default=str(ROOT / "docs" / "cost.png"))
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--no-model", action="store_true", help="skip the runs with the model on")
@@ -253,6 +294,8 @@ def main() -> None:
                 "0",
                 "--refit-minutes",
                 str(args.refit_minutes),
+                "--presence",
+                args.presence,
             ]
             budget = REWARD * int(round(mv3[1]))
             work.append((r, "equal", [*common, "--budget", str(budget)]))
@@ -262,20 +305,27 @@ def main() -> None:
                 work.append((r, "model", [*common, "--target", str(args.target), "--model", "on"]))
         for r in results:
             r["dynamic"] = {}
+        work = [
+            (r, key, seed, [*cmd, "--seed", str(seed)])
+            for r, key, cmd in work
+            for seed in range(args.runs)
+        ]
         work.sort(key=lambda w: -w[0]["recorded"])  # the longest first: the run ends sooner
         log(f"{len(work)} simulations, {args.jobs} at a time")
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = [
-                (r, key, pool.submit(simulate, empty, folder, f"{r['name']}-{key}", cmd))
-                for r, key, cmd in work
+                (r, key, pool.submit(simulate, empty, folder, f"{r['name']}-{key}-{seed}", cmd))
+                for r, key, seed, cmd in work
             ]
+            runs: dict = {}
             for r, key, future in futures:
-                r["dynamic"][key] = future.result()
+                runs.setdefault((r["name"], key), (r, []))[1].append(future.result())
+        for (_, key), (r, reports) in runs.items():
+            for rep in reports:
+                rep.pop("final_labels", None)
+            r["dynamic"][key] = mean_report(reports)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    for r in results:
-        for rep in r["dynamic"].values():
-            rep.pop("final_labels", None)
     print(table(results))
     print()
     print(model_table(results))
