@@ -226,7 +226,13 @@ def reports_visible(*, user):
 
 def model_passes(*, project: Project) -> list[dict]:
     """Per model version: its own out-of-fold figures, what it labeled alone, what people labeled
-    with its vote in the posterior, and how right it was where people or audit labels can tell."""
+    with its vote in the posterior, and how right it was where people or audit labels can tell.
+
+    Its agreement with people is counted only on labels its vote did not help decide (the
+    spot-check share, experts' labels, items it voted on only after people had settled them): a
+    label one person settled together with the agreeing vote agrees with the model partly because
+    of it. These are the labels the next training measures the model on."""
+    independent = Q(label_source="review") | Q(model_assisted=False)
     versions = list(ModelVersion.objects.filter(project=project).order_by("version"))
     if not versions:
         return []
@@ -237,14 +243,17 @@ def model_passes(*, project: Project) -> list[dict]:
         .annotate(
             by_model=Count("id", filter=Q(status="final", label_source="model")),
             by_people=Count("id", filter=Q(status="final", label_source__in=["crowd", "review"])),
-            checked=Count("id", filter=Q(status="final", label_source__in=["crowd", "review"])),
+            checked=Count(
+                "id", filter=Q(status="final", label_source__in=["crowd", "review"]) & independent
+            ),
             agreed=Count(
                 "id",
                 filter=Q(
                     status="final",
                     label_source__in=["crowd", "review"],
                     model_label=F("final_label"),
-                ),
+                )
+                & independent,
             ),
             audited=Count(
                 "id", filter=Q(status="final", label_source="model") & ~Q(audit_label="")
@@ -272,6 +281,7 @@ def model_passes(*, project: Project) -> list[dict]:
                 "labeled_by_people": s.get("by_people", 0),
                 "answers_bought": s.get("answers") or 0,
                 "agreement_with_people": _ratio(s.get("agreed", 0), s.get("checked", 0)),
+                "agreement_count": s.get("checked", 0),
                 "measured_accuracy": _ratio(s.get("audit_correct", 0), s.get("audited", 0)),
                 "measured_count": s.get("audited", 0),
             }

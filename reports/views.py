@@ -202,6 +202,7 @@ class ModelPassOutput(serializers.Serializer):
     labeled_by_people = serializers.IntegerField()
     answers_bought = serializers.IntegerField()
     agreement_with_people = serializers.FloatField(allow_null=True)
+    agreement_count = serializers.IntegerField()
     measured_accuracy = serializers.FloatField(allow_null=True)
     measured_count = serializers.IntegerField()
 

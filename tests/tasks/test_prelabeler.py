@@ -254,6 +254,28 @@ def test_the_report_shows_each_model_pass(feature_project, make_worker, client, 
     assert "Model passes" in client.get(f"/reports/projects/{project.pk}/").content.decode()
 
 
+def test_the_report_measures_agreement_only_on_labels_the_vote_did_not_help_decide(
+    feature_project, make_worker
+):
+    project = feature_project(auto_label_threshold=1.0)  # votes, labels nothing alone
+    workers = [make_worker() for _ in range(3)]
+    label_by_people(project, workers, 100)
+    version = project_train(project=project)
+    assert version.is_useful
+    # People label more; the version's agreement with them counts only the labels its vote did
+    # not help decide (the spot-check share here): the assisted ones would agree by echo.
+    label_by_people(project, workers, 150)
+    voted = Item.objects.filter(
+        project=project, model_version=version, status="final", label_source="crowd"
+    )
+    independent = voted.filter(model_assisted=False)
+    assert voted.filter(model_assisted=True).exists() and independent.exists()
+    row = project_report(project=project).model_passes[0]
+    assert row["agreement_count"] == independent.count() < voted.count()
+    agreed = sum(i.model_label == i.final_label for i in independent)
+    assert row["agreement_with_people"] == pytest.approx(agreed / independent.count())
+
+
 def test_admin_turns_the_model_on_only_with_its_feature_fields(client, requester, project_form):
     client.force_login(requester)
     page = client.post(
