@@ -232,7 +232,9 @@ def model_table(results: list[dict]) -> str:
         per_seed = ", ".join(
             f"{1 - a['answers_bought'] / b['answers_bought']:.0%} "
             f"{100 * (a['accuracy'] - b['accuracy']):+.2f}"
-            for a, b in zip(on["runs"], off["runs"], strict=True)
+            for a, b in zip(
+                *(sorted(x["runs"], key=lambda r: r["seed"]) for x in (on, off)), strict=True
+            )
         )
         lines.append(
             f"| {r['name']} | {r['tasks']:,} | {off['answers_bought']:,.0f} "
@@ -276,6 +278,8 @@ def main() -> None:
         "answers); 60 keeps the large datasets' runs short",
     )
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="bench_cost_"))
     try:

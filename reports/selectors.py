@@ -228,10 +228,10 @@ def model_passes(*, project: Project) -> list[dict]:
     """Per model version: its own out-of-fold figures, what it labeled alone, what people labeled
     with its vote in the posterior, and how right it was where people or audit labels can tell.
 
-    Its agreement with people is counted only on labels its vote did not help decide (the
-    spot-check share, experts' labels, items it voted on only after people had settled them): a
-    label one person settled together with the agreeing vote agrees with the model partly because
-    of it. These are the labels the next training measures the model on."""
+    Its agreement with people is counted only on labels no useful version's vote helped decide
+    (``Item.model_assisted`` false: the spot-check share; or an expert's label): a label one
+    person settled together with the agreeing vote agrees with the model partly because of it.
+    These are the labels a training measures the model on."""
     independent = Q(label_source="review") | Q(model_assisted=False)
     versions = list(ModelVersion.objects.filter(project=project).order_by("version"))
     if not versions:

@@ -201,8 +201,12 @@ class ModelPassOutput(serializers.Serializer):
     labeled_by_model = serializers.IntegerField()
     labeled_by_people = serializers.IntegerField()
     answers_bought = serializers.IntegerField()
-    agreement_with_people = serializers.FloatField(allow_null=True)
-    agreement_count = serializers.IntegerField()
+    agreement_with_people = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of the people's labels on items it voted on that it got right, counting "
+        "only labels no useful model vote helped decide (spot checks, experts).",
+    )
+    agreement_count = serializers.IntegerField(help_text="The labels agreement_with_people counts.")
     measured_accuracy = serializers.FloatField(allow_null=True)
     measured_count = serializers.IntegerField()
 

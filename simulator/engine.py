@@ -141,6 +141,8 @@ class Run:
     counters: dict[str, int] = field(default_factory=dict)
     stopped_by: str = "work"
     simulated_seconds: float = 0.0
+    clock_start: datetime | None = None  # the simulated clock's zero
+    remote: bool = False  # driven over the REST API (``simulator.remote``): real time, no breaks
     wall_seconds: float = 0.0
 
 
@@ -282,7 +284,7 @@ class _Loop:
         self.project = run.project
         self.rng = np.random.default_rng(run.config.seed + 1)
         self.progress, self.progress_every = progress, progress_every
-        self.start = timezone.now() - CLOCK_OFFSET
+        self.start = run.clock_start = timezone.now() - CLOCK_OFFSET
         self.events: list = []
         self.seq = itertools.count()
         self.counters = run.counters
@@ -314,7 +316,7 @@ class _Loop:
                 first = self.rng.uniform(0, ARRIVAL_WINDOW) + self.crowd.pause(i)
                 self.push(float(first), "claim", i)
         self.wall0 = last_report = time.perf_counter()
-        t = 0.0
+        t = self.active_until = 0.0
         while self.events:
             t, _, kind, i, payload = heapq.heappop(self.events)
             self.jobs_due(t)
@@ -329,7 +331,9 @@ class _Loop:
                     f"simulated {t / 3600:.1f} h, {last_report - self.wall0:.0f} s"
                 )
         self.settle(t)
-        self.run.simulated_seconds = t
+        # Until the last lease or answer: after a budget stop, workers who come back and find no
+        # money (some after long breaks) move the clock on without doing anything.
+        self.run.simulated_seconds = self.active_until
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -354,6 +358,7 @@ class _Loop:
                 self.push(t + IDLE_WAIT, "claim", i)
             return
         self.idle[i] = 0
+        self.active_until = t
         if todo is not None:
             todo.discard(lease.item_id)
         label = self.crowd.answer(i, self.ext_of[lease.item_id])
@@ -377,6 +382,7 @@ class _Loop:
             self.counters["late"] += 1
         else:
             self.counters["answers"] += 1
+        self.active_until = t
         if self.todo[i] is None or self.todo[i]:
             self.push(t + 1.0 + self.crowd.pause(i), "claim", i)
 

@@ -166,6 +166,7 @@ def simulate_remote(
     started = time.perf_counter()
     password = secrets.token_urlsafe(12)
     run, crowd, workers = setup(dataset, config)
+    run.remote = True
     # One password hash for every simulated worker (hashing is slow by design).
     get_user_model().objects.filter(pk__in=[w.user_id for w in workers]).update(
         password=make_password(password)

@@ -111,7 +111,9 @@ def run_results(run: Run, *, with_labels: bool = True) -> dict:
         "project_id": project.pk,
         "policy": run.config.policy,
         "workers": run.config.workers,
-        "presence": run.config.presence if run.config.workers == "replay" else None,
+        "presence": (
+            run.config.presence if run.config.workers == "replay" and not run.remote else None
+        ),
         "seed": run.config.seed,
         "settings": {
             "reward": _dec(project.reward),

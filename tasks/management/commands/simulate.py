@@ -91,7 +91,7 @@ class Command(BaseCommand):
             "--presence",
             choices=PRESENCES,
             default="recorded",
-            help="replay: recorded (default): each worker works as large a share of the time as they gave of the answers in the data; equal: every worker answers back to back.",
+            help="replay: recorded (default): each worker answers at a rate in proportion to the answers they gave in the data, all of them spread over the same span; equal: every worker answers back to back. Runs with --url never pause.",
         )
         parser.add_argument(
             "--n-workers",
