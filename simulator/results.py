@@ -174,7 +174,9 @@ def summary_lines(report: dict) -> list[str]:
     """The human-readable summary the command prints."""
     acc = report["accuracy"]
     lines = [
-        f"dataset {report['dataset']}: {report['workers']} workers, {report['policy']} policy "
+        f"dataset {report['dataset']}: {report['workers']} workers"
+        + (f" (present {report['presence']})" if report["presence"] else "")
+        + f", {report['policy']} policy "
         f"(overlap {report['settings']['min_overlap']}–{report['settings']['max_overlap']}, "
         f"target {report['settings']['target_confidence']}, method {report['settings']['method']}), "
         f"project {report['project_id']}",

@@ -185,6 +185,7 @@ def test_the_command_prints_the_summary_and_writes_json(db, tmp_path, capsys):
     report = json.loads(out.read_text())
     assert f"answers bought      {report['answers_bought']}" in printed
     assert "accuracy" in printed and "cost per accurate label" in printed
+    assert "dataset music_genre: replay workers (present recorded), dynamic policy" in printed
     assert report["items"] == 15 and len(report["final_labels"]) == report["labeled_items"]
     assert report["model_versions"] == []
 
