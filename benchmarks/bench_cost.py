@@ -159,12 +159,13 @@ def plot(results: list[dict], path: Path) -> None:
         ):
             rep = r["dynamic"].get(key)
             if rep:
+                runs = len(rep["runs"])
                 ax.plot(
                     rep["answers_bought"] / tasks,
                     100 * rep["accuracy"],
                     marker,
                     ms=11 if marker == "*" else 7,
-                    label=label,
+                    label=label + (f" (mean of {runs} seeds)" if runs > 1 else ""),
                 )
         ax.set_title(f"{r['name']} ({r['tasks']} tasks)")
         ax.set_xlabel("answers bought per task")
