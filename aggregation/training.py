@@ -24,13 +24,13 @@ import logging
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import BooleanField, ExpressionWrapper, Max
 from django.utils import timezone
 
 from aggregation.learning import FeatureSpec, PreLabeler, combine
 from audit.services import audit_record
 from hitl_platform.db import rows_update
-from tasks.models import Item, ModelVersion, Project
+from tasks.models import MEASURES_MODEL, Item, ModelVersion, Project
 
 from .services import project_worker_model, spot_checked
 
@@ -58,18 +58,14 @@ def project_train(*, project: Project) -> ModelVersion | None:
     project = Project.objects.get(pk=project.pk)
     rows = list(
         Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
+        .annotate(measures=ExpressionWrapper(MEASURES_MODEL, output_field=BooleanField()))
         .order_by("pk")
-        .values_list("payload", "final_label", "confidence", "label_source", "model_assisted")
+        .values_list("payload", "final_label", "confidence", "measures")
     )
     if len(rows) < max(project.model_min_labels, 2):
         return None
-    payloads, labels, weights, sources, assisted = zip(*rows, strict=True)
-    # Labels a useful version's vote helped decide teach the model but do not measure it. Gold
-    # and an expert's answer ("review") settle an item whatever the vote says.
-    measured = [
-        source in (Item.Source.GOLD, Item.Source.REVIEW) or not helped
-        for source, helped in zip(sources, assisted, strict=True)
-    ]
+    # Labels a useful version's vote helped decide teach the model but do not measure it.
+    payloads, labels, weights, measured = zip(*rows, strict=True)
     spec = FeatureSpec(
         text=project.model_features.get("text", []),
         numeric=project.model_features.get("numeric", []),
@@ -80,7 +76,7 @@ def project_train(*, project: Project) -> ModelVersion | None:
             list(labels),
             [w if w is not None else 1.0 for w in weights],
             project.labels,
-            measured,
+            list(measured),
         )
     except ValueError as exc:  # e.g. one class only so far: not an error, just not yet
         logger.info("model of project %s not trained: %s", project.pk, exc)

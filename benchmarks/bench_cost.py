@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from simulator.baselines import accuracy_of, fixed_overlap, max_overlap  # noqa: E402
+from simulator.crowd import PRESENCES  # noqa: E402
 from simulator.data import load_dataset  # noqa: E402
 
 DATASETS = ["bluebirds", "rte", "dog", "web", "product", "sentiment_polarity", "music_genre"]
@@ -258,7 +259,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--presence",
-        choices=("recorded", "equal"),
+        choices=PRESENCES,
         default="recorded",
         help="how often each replayed worker is present (manage.py simulate --presence)",
     )

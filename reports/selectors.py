@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from billing.models import LedgerEntry, Movement
 from hitl_platform import money
-from tasks.models import Assignment, Item, ModelVersion, Project
+from tasks.models import MEASURES_MODEL, Assignment, Item, ModelVersion, Project
 from tasks.roles import MANAGERS
 from workers.models import WorkerStanding
 
@@ -229,10 +229,9 @@ def model_passes(*, project: Project) -> list[dict]:
     with its vote in the posterior, and how right it was where people or audit labels can tell.
 
     Its agreement with people is counted only on labels no useful version's vote helped decide
-    (``Item.model_assisted`` false: the spot-check share; or an expert's label): a label one
-    person settled together with the agreeing vote agrees with the model partly because of it.
-    These are the labels a training measures the model on."""
-    independent = Q(label_source="review") | Q(model_assisted=False)
+    (``tasks.models.MEASURES_MODEL``: the spot-check share, experts' labels): a label one
+    person settled together with the agreeing vote agrees with the model partly because of it."""
+    people = Q(status="final", label_source__in=["crowd", "review"])
     versions = list(ModelVersion.objects.filter(project=project).order_by("version"))
     if not versions:
         return []
@@ -242,19 +241,9 @@ def model_passes(*, project: Project) -> list[dict]:
         .values("model_version")
         .annotate(
             by_model=Count("id", filter=Q(status="final", label_source="model")),
-            by_people=Count("id", filter=Q(status="final", label_source__in=["crowd", "review"])),
-            checked=Count(
-                "id", filter=Q(status="final", label_source__in=["crowd", "review"]) & independent
-            ),
-            agreed=Count(
-                "id",
-                filter=Q(
-                    status="final",
-                    label_source__in=["crowd", "review"],
-                    model_label=F("final_label"),
-                )
-                & independent,
-            ),
+            by_people=Count("id", filter=people),
+            checked=Count("id", filter=people & MEASURES_MODEL),
+            agreed=Count("id", filter=people & MEASURES_MODEL & Q(model_label=F("final_label"))),
             audited=Count(
                 "id", filter=Q(status="final", label_source="model") & ~Q(audit_label="")
             ),

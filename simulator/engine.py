@@ -141,7 +141,7 @@ class Run:
     counters: dict[str, int] = field(default_factory=dict)
     stopped_by: str = "work"
     simulated_seconds: float = 0.0
-    clock_start: datetime | None = None  # the simulated clock's zero
+    clock_start: datetime | None = None  # the simulated clock's zero (set when the run starts)
     remote: bool = False  # driven over the REST API (``simulator.remote``): real time, no breaks
     wall_seconds: float = 0.0
 
@@ -284,7 +284,7 @@ class _Loop:
         self.project = run.project
         self.rng = np.random.default_rng(run.config.seed + 1)
         self.progress, self.progress_every = progress, progress_every
-        self.start = run.clock_start = timezone.now() - CLOCK_OFFSET
+        run.clock_start = timezone.now() - CLOCK_OFFSET
         self.events: list = []
         self.seq = itertools.count()
         self.counters = run.counters
@@ -304,7 +304,7 @@ class _Loop:
         self.next_job = dict(self.schedule)
 
     def at(self, seconds: float) -> datetime:
-        return self.start + timedelta(seconds=seconds)
+        return self.run.clock_start + timedelta(seconds=seconds)
 
     def push(self, t: float, kind: str, worker: int, payload=None) -> None:
         heapq.heappush(self.events, (t, next(self.seq), kind, worker, payload))

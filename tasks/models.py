@@ -391,6 +391,14 @@ class Item(models.Model):
         return self.status == self.Status.OPEN
 
 
+#: Final items whose label measures the model: no useful version's vote helped decide them. Gold
+#: and an expert's answer ("review") settle an item whatever the vote says. Training measures the
+#: model on these (``aggregation.training``); the report's agreement with people counts only these.
+MEASURES_MODEL = Q(label_source__in=(Item.Source.GOLD, Item.Source.REVIEW)) | Q(
+    model_assisted=False
+)
+
+
 class Assignment(models.Model):
     """A worker's lease on one item and, once submitted, their answer."""
 
