@@ -33,12 +33,19 @@ The model's own confusion matrix, out of fold
     label and ``b_i`` its confidence bin (below):
 
     .. math:: N[k, b, l] = \sum_{i: y_i = k,\ b_i = b,\ \hat y_i = l} w_i, \qquad
-              P[k, b, l] = \frac{N[k, b, l] + s\,m[b, l]}{\sum_{b', l'} N[k, b', l'] + s}
+              P[k, b, l] \propto N[k, b, l] + s\,(m[b, l] + \rho_k)
 
-    where ``m`` is the class-independent share of each (bin, predicted label) pair, Laplace
-    smoothed so no cell is zero, and ``s = pseudo_count``. ``m`` is the row of a voter who says
-    nothing about the truth, so the prior pulls a sparsely seen class toward *no effect*, and a
-    label with no training example (``K`` comes from ``label_order``) gets exactly that row.
+    (each row normalized), where ``m`` is the class-independent share of each (bin, predicted
+    label) pair, Laplace smoothed so no cell is zero, ``ρ_k`` the Laplace-smoothed share of label
+    ``k`` among the measured labels, and ``s = pseudo_count``. ``m`` is the row of a voter who
+    says nothing about the truth, so the first term pulls a sparsely seen class toward *no
+    effect*, and a label with no training example (``K`` comes from ``label_order``) gets about
+    that row. The second gives every answer ``(b, l)`` ``s`` imaginary items spread like the
+    labels, so an answer seen ``n`` times and never wrong claims odds of about
+    ``n / (s ρ_k) + 1`` to one against label ``k`` (``n + 1`` with two balanced labels), not the
+    ratio of ``n`` to the fraction of a pseudo-item that a zero count would otherwise get
+    (on sentiment_polarity that ratio let a first version trained on 231 labels label 92 items
+    alone at 0.95 sure; 86% of them were right).
     ``confusion_[k, l] = Σ_b P[k, b, l]`` (rows: true label, columns: predicted label, rows sum to
     one) is the model's honest confusion matrix; ``cv_accuracy_`` is the weighted share of
     out-of-fold predictions that match the label. All of these, the bins and the chance rate
@@ -370,7 +377,8 @@ class PreLabeler(BaseEstimator):
         Confidence bins of the model's vote (fewer when there are fewer than
         ``MIN_PER_BIN`` training items per bin; 1 = hard label only).
     pseudo_count : float, default 2.0
-        Weight ``s``, in imaginary items per true label, of the neutral prior on the confusion.
+        Weight ``s``, in imaginary items per true label and per answer, of the neutral prior on
+        the confusion.
     min_train : int, default 20
         Fewest labeled items ``fit`` accepts.
     significance : float, default 0.05
@@ -577,7 +585,11 @@ class PreLabeler(BaseEstimator):
         counts = counts.reshape(k, n_bins, k)
         pooled = counts.sum(axis=0)
         neutral = (pooled + 1.0) / (pooled.sum() + cells)
-        joint = counts + self.pseudo_count * neutral
+        # Each answer (b, l) also gets ``s`` imaginary items spread like the labels: an answer
+        # seen n times, always right, then claims about n + 1 to 1, not the ratio of two counts
+        # of which one is zero.
+        shares = (counts.sum(axis=(1, 2)) + 1.0) / (counts.sum() + k)
+        joint = counts + self.pseudo_count * (neutral + shares[:, None, None])
         joint /= joint.sum(axis=(1, 2), keepdims=True)
 
         # Do no harm.

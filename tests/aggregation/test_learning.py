@@ -310,6 +310,44 @@ def test_a_sure_model_can_label_alone_and_an_unsure_vote_barely_counts():
     assert ratio[0] < 4 < 20 < ratio[-1], ratio
 
 
+def test_an_answer_never_seen_wrong_claims_no_more_than_its_examples_support():
+    """A few measured labels, none of them wrong where the model was sure: every answer
+    (bin, label) it gave n times without an error claims odds of about n + 1 to one (two
+    balanced labels), not the ratio of n to the fraction of a pseudo-item an empty cell gets.
+    Many such examples still make a strong vote."""
+    rng = np.random.default_rng(11)
+
+    def fit(n: int) -> tuple[PreLabeler, np.ndarray]:
+        x = rng.normal(size=n)
+        payloads = [{"v": str(v)} for v in x]
+        labels = np.where(x > 0, "a", "b").astype(object)
+        model = PreLabeler(FeatureSpec(numeric=["v"]), n_bins=3).fit(
+            payloads, labels, None, ["a", "b"]
+        )
+        return model, labels
+
+    model, labels = fit(90)
+    assert model.is_useful_
+    bins = np.searchsorted(model.bin_edges_, model.oof_proba_.max(axis=1), side="right")
+    predicted = model.oof_proba_.argmax(axis=1)
+    truth = np.where(labels == "a", 0, 1)
+    v = model.voter_confusion_
+    checked = 0
+    for b in range(len(v)):
+        for answer in (0, 1):
+            given = (bins == b) & (predicted == answer)
+            if not given.any() or np.any(truth[given] != answer):
+                continue
+            odds = v[b, answer, answer] / v[b, 1 - answer, answer]
+            assert odds <= given.sum() + 1.5, (b, answer, given.sum(), odds)
+            checked += 1
+    assert checked >= 2  # the sure bins were never wrong
+
+    strong, _ = fit(2000)
+    top = strong.voter_confusion_[-1]
+    assert top[0, 0] / top[1, 0] > 100 and top[1, 1] / top[0, 1] > 100
+
+
 def test_combine_equals_posterior_with_the_model_stacked_after_the_workers():
     payloads, labels = reviews(150, seed=10, noise=0.1)
     model = PreLabeler(FeatureSpec(text=["text"])).fit(payloads, labels, None, ["neg", "pos"])
