@@ -217,13 +217,23 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def alone_right(runs: list[dict]) -> str:
+    """The share of the model's own labels that the hidden gold confirms, over every run."""
+    versions = [v for r in runs for v in r["model_versions"] if v["measured_count"]]
+    scored = sum(v["measured_count"] for v in versions)
+    if not scored:
+        return "–"
+    right = sum(v["measured_accuracy"] * v["measured_count"] for v in versions)
+    return f"{right / scored:.1%} of {scored:,}"
+
+
 def model_table(results: list[dict]) -> str:
     """The dynamic policy at the target with the model off and on (datasets with item fields)."""
     lines = [
         "| dataset | tasks | model off: answers | accuracy | **model on: answers** | accuracy "
         "| answers saved | accuracy change | per seed: saved, change | labeled by the model alone "
-        "| model versions |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| of those, right | model versions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         on = r["dynamic"].get("model")
@@ -243,7 +253,7 @@ def model_table(results: list[dict]) -> str:
             f"| {100 * off['accuracy']:.2f} | **{on['answers_bought']:,.0f}** "
             f"| {100 * on['accuracy']:.2f} | **{saved:+.0%}** "
             f"| {100 * (on['accuracy'] - off['accuracy']):+.2f} | {per_seed} "
-            f"| {on['by_model']:,.0f} ({on['model_share']:.0%}) "
+            f"| {on['by_model']:,.0f} ({on['model_share']:.0%}) | {alone_right(on['runs'])} "
             f"| {on['versions']:.1f} ({on['useful']:.1f} useful) |"
         )
     return "\n".join(lines)
