@@ -333,13 +333,12 @@ def main() -> None:
                 (r, key, pool.submit(simulate, empty, folder, f"{r['name']}-{key}-{seed}", cmd))
                 for r, key, seed, cmd in work
             ]
-            runs: dict = {}
             for r, key, future in futures:
-                runs.setdefault((r["name"], key), (r, []))[1].append(future.result())
-        for (_, key), (r, reports) in runs.items():
-            for rep in reports:
-                rep.pop("final_labels", None)
-            r["dynamic"][key] = mean_report(reports)
+                report = future.result()
+                report.pop("final_labels", None)
+                r["dynamic"].setdefault(key, []).append(report)
+        for r in results:
+            r["dynamic"] = {key: mean_report(reports) for key, reports in r["dynamic"].items()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(table(results))

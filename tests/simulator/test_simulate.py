@@ -2,6 +2,7 @@
 accounting (answers, money, accuracy on the hidden gold only), and one-line errors."""
 
 import json
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -133,10 +134,8 @@ def test_a_replay_stopped_by_its_budget_hears_the_crowd_in_its_recorded_proporti
     answered in the data may be settled before they reach them); with everyone working back to
     back, the many workers who answered little crowd them out early in the run."""
     web = load_dataset(DATA / "web").head(300)
-    volume = {}
-    for _, w, _ in web.answers:
-        volume[w] = volume.get(w, 0) + 1
-    busiest = set(sorted(volume, key=volume.get, reverse=True)[:5])
+    volume = Counter(w for _, w, _ in web.answers)
+    busiest = {w for w, _ in volume.most_common(5)}
     recorded_share = sum(volume[w] for w in busiest) / len(web.answers)
     assert recorded_share > 0.3
     budget = Decimal("0.05") * (len(web.answers) // 3)
