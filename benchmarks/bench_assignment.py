@@ -89,7 +89,7 @@ print(json.dumps(answer_violations(int(sys.argv[1]), json.load(open(sys.argv[2])
 
 
 IN_PROCESS = r"""
-import cProfile, json, pstats, sys, time
+import cProfile, json, os, pstats, sys, time
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -123,14 +123,29 @@ for n in range(40):
                    content_type="application/json")
         submit_q.append(len(q2))
         last = (list(q1.captured_queries), list(q2.captured_queries))
-# CPU time per cycle of this process (the server side only: Django, DRF, psycopg).
+# CPU time per cycle of this process (the server side only: Django, DRF, psycopg) and of the
+# PostgreSQL backend serving it (read from /proc: the database runs on this machine).
+def backend_cpu():
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 ok = 0
+db0 = backend_cpu()
 cpu0, wall0 = time.process_time(), time.perf_counter()
 for n in range(cycles):
     s = cycle(n)
     statuses[str(s)] = statuses.get(str(s), 0) + 1
     ok += s == (201, 200)
 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+db_cpu = backend_cpu() - db0
 profiler = cProfile.Profile()
 profiler.enable()
 for n in range(cycles // 2):
@@ -140,6 +155,7 @@ profiler.dump_stats(profile_path)
 print(json.dumps({
     "cycles": cycles, "ok": ok, "statuses": statuses,
     "cpu_ms_per_cycle": 1000 * cpu / cycles, "wall_ms_per_cycle": 1000 * wall / cycles,
+    "db_cpu_ms_per_cycle": 1000 * db_cpu / cycles,
     "claim_queries": sorted(set(claim_q)), "submit_queries": sorted(set(submit_q)),
     "claim_queries_mean": sum(claim_q) / max(len(claim_q), 1),
     "submit_queries_mean": sum(submit_q) / max(len(submit_q), 1),

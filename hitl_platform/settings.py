@@ -107,6 +107,16 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
+    # Prepared statements: with server-side binding psycopg prepares a statement once it has run
+    # DB_PREPARE_THRESHOLD times on a connection, and PostgreSQL then skips parsing and planning
+    # it. The worker API repeats the same few statements (docs/benchmarks.md: half the database's
+    # CPU per claim + submit). "off" for a pooler in transaction mode that cannot keep prepared
+    # statements (PgBouncer before 1.21, or without max_prepared_statements).
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
+    _db.setdefault("OPTIONS", {}).update(
+        server_side_binding=True,
+        prepare_threshold=None if _prepare.lower() == "off" else int(_prepare),
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
