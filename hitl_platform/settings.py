@@ -107,6 +107,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["ENGINE"] = "hitl_platform.postgresql"  # the same, with a health check at no cost
     # Prepared statements: with server-side binding psycopg prepares a statement once it has run
     # DB_PREPARE_THRESHOLD times on a connection, and PostgreSQL then skips parsing and planning
     # it. The worker API repeats the same few statements (docs/benchmarks.md: half the database's
