@@ -21,11 +21,11 @@ requests and a deadline.
 """
 
 import argparse
-import http.client
 import json
 import multiprocessing as mp
 import os
 import random
+import socket
 import statistics
 import time
 from pathlib import Path
@@ -185,16 +185,30 @@ def in_process(n_items: int, cycles: int, n_workers: int, profile_path: str) -> 
 
 
 def request(method: str, path: str, token: str | None = None, body: dict | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    headers = {"Content-Type": "application/json"}
+    """One HTTP/1.1 request on a new connection (gunicorn's sync workers close each one), written
+    and read on a plain socket: the generator shares the two cores with the server it measures,
+    and with ``http.client`` it took 0.66 ms of CPU per cycle instead of 0.42."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    )
     if token:
-        headers["Authorization"] = f"Token {token}"
+        head += f"Authorization: Token {token}\r\n"
     t0 = time.perf_counter()
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, data, time.perf_counter() - t0
+    with socket.create_connection(("127.0.0.1", PORT), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    elapsed = time.perf_counter() - t0
+    response = b"".join(chunks)
+    header, _, data = response.partition(b"\r\n\r\n")
+    if not header.startswith(b"HTTP/1."):
+        raise OSError(f"not an HTTP response: {response[:80]!r}")
+    if b"transfer-encoding: chunked" in header.lower():
+        raise OSError("chunked responses are not read by this generator")
+    return int(header[9:12]), data, elapsed
 
 
 def worker_process(args):
