@@ -551,39 +551,33 @@ def _async_commit_returning() -> str:
 def _submit_lock(*, assignment_id: int, worker: Worker):
     """Lock the worker's standing, then their assignment; returns (standing, assignment, project).
 
-    The common case is two statements: the standing, found through the assignment and read with
-    the project, then the assignment. A missing standing (a lease claimed before standings
-    existed) is created here."""
+    The common case is one statement: the standing and the assignment, locked in that order (the
+    order of ``FOR UPDATE OF``, as every other path takes them), read with the project. A missing
+    standing (a lease claimed before standings existed) is created here."""
     row = _fetchone(
-        f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)}"  # noqa: S608 (identifiers from the models; values are parameters)
-        " FROM tasks_assignment a"
-        " JOIN workers_workerstanding s ON s.project_id = a.project_id AND s.worker_id = a.worker_id"
+        f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)},"  # noqa: S608 (identifiers from the models; values are parameters)
+        f" {_ASSIGNMENT.sql(connection)} FROM workers_workerstanding s"
+        " JOIN tasks_assignment a ON a.project_id = s.project_id AND a.worker_id = s.worker_id"
         " JOIN tasks_project p ON p.id = a.project_id"
-        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s"),
+        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s, a"),
         [assignment_id, worker.pk],
     )
     if row is not None:
         standing = _STANDING.load(connection, row)
         project = _PROJECT.load(connection, row, _STANDING.width)
-    else:  # not theirs, not there, or no standing yet
-        found = Assignment.objects.filter(pk=assignment_id).values_list("worker_id", flat=True)
-        owner = found.first()
-        if owner is None:
-            raise Assignment.DoesNotExist("No Assignment matches the given query.")
-        if owner != worker.pk:
-            raise NotYourAssignment("This is not your assignment.")
-        standing, project = None, None
-    locked = _ASSIGNMENT.load(
-        connection,
-        _fetchone(
-            f"SELECT {_ASSIGNMENT.sql(connection)} FROM tasks_assignment a WHERE a.id = %s"  # noqa: S608 (identifiers from the models; values are parameters)
-            + _for_update(),
-            [assignment_id],
-        ),
-    )
-    if project is None:
-        project = Project.objects.get(pk=locked.project_id)
-        standing = standing_get(worker=worker, project=project, lock=True)
+        locked = _ASSIGNMENT.load(connection, row, _STANDING.width + _PROJECT.width)
+        locked.project = project
+        return standing, locked, project
+    # not theirs, not there, or no standing yet
+    found = Assignment.objects.filter(pk=assignment_id).values_list("worker_id", "project_id")
+    owner, project_id = found.first() or (None, None)
+    if owner is None:
+        raise Assignment.DoesNotExist("No Assignment matches the given query.")
+    if owner != worker.pk:
+        raise NotYourAssignment("This is not your assignment.")
+    project = Project.objects.get(pk=project_id)
+    standing = standing_get(worker=worker, project=project, lock=True)
+    locked = Assignment.objects.select_for_update().get(pk=assignment_id)
     locked.project = project
     return standing, locked, project
 
