@@ -101,16 +101,11 @@ def counters_move(
     that fails (returns False, writes nothing) if spent + reserved would pass the budget. Call it
     as a transaction's last write: it takes the project's row lock.
     """
-    delta_reserved = reserve - release - spend
-    changed = delta_reserved or spend
-    # One hand-written statement (the hot path of every claim); the SQL is the ORM's, valid on
-    # SQLite and PostgreSQL alike. Round in SQL: exact on PostgreSQL; on SQLite it stops binary
-    # floating-point drift.
+    changed = (reserve - release - spend) or spend
     if changed:
-        sql, params = _COUNTERS_SQL, [delta_reserved, spend, project_id]
-        if reserve > 0:
-            sql += _BUDGET_GUARD_SQL
-            params += [reserve - release, money.HALF_QUANTUM]
+        sql, params = counters_sql(
+            project_id=project_id, reserve=reserve, release=release, spend=spend
+        )
         if entries and connection.vendor == "postgresql":
             # One round trip: the ledger rows are written only if the counters moved.
             insert, values = sql_insert_select(connection, list(entries), "moved")
@@ -128,6 +123,25 @@ def counters_move(
     if entries:
         sql_insert(connection, list(entries))
     return True
+
+
+def counters_sql(
+    *,
+    project_id: int,
+    reserve: Decimal = money.ZERO,
+    release: Decimal = money.ZERO,
+    spend: Decimal = money.ZERO,
+) -> tuple[str, list]:
+    """``(sql, params)`` of ``counters_move``'s UPDATE of the project's counters, with its
+    compare-and-swap when the change takes more of the budget (a WHERE clause; more conditions
+    may be appended with AND). One hand-written statement (the hot path of every claim); the SQL
+    is the ORM's, valid on SQLite and PostgreSQL alike. Round in SQL: exact on PostgreSQL; on
+    SQLite it stops binary floating-point drift."""
+    sql, params = _COUNTERS_SQL, [reserve - release - spend, spend, project_id]
+    if reserve > 0:
+        sql += _BUDGET_GUARD_SQL
+        params += [reserve - release, money.HALF_QUANTUM]
+    return sql, params
 
 
 _COUNTERS_SQL = (

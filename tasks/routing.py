@@ -27,7 +27,7 @@ from django.utils import timezone
 from aggregation.jobs import project_refit_job
 from aggregation.services import item_reassess, item_settle
 from audit.services import audit_record
-from billing.services import counters_move, release_entry, reserve_entry
+from billing.services import counters_move, counters_sql, release_entry, reserve_entry
 from hitl_platform import money
 from hitl_platform.db import (
     RowReader,
@@ -324,9 +324,10 @@ def _pick_sql(eligible: Collection[int] | None) -> tuple[str, list]:
 def _pick_and_lease(
     *, project: Project, worker: Worker, now: datetime, eligible: Collection[int] | None = None
 ) -> Assignment | None:
-    """``_pick_task`` then ``_lease`` of a task in two statements (PostgreSQL): one picks and
-    locks the item, inserts the lease and counts it on the item; one moves the budget counters
-    and writes the ledger row (``counters_move``, the project last)."""
+    """``_pick_task`` then ``_lease`` of a task in one statement (PostgreSQL): it picks and locks
+    the item, inserts the lease and counts it on the item, then moves the budget counters
+    (``counters_sql``, the project's lock last: its condition reads the lease) and writes the
+    ledger row only if they moved."""
     assignment = Assignment(
         project=project,
         worker=worker,
@@ -339,28 +340,36 @@ def _pick_and_lease(
         return None
     insert, values = sql_insert_select(connection, [assignment], "picked", {"item_id": "picked.id"})
     pick, extra = _pick_sql(eligible)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"  # noqa: S608 (identifiers from the models; values are parameters)
-            f"{_for_update(of='i', skip_locked=True)}),"
-            " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
-            " WHERE id IN (SELECT id FROM picked)),"
-            f" leased AS ({insert})"
-            f" SELECT leased.id, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i",
-            [project.pk, project.max_overlap, worker.pk, *extra, *values],
+    sql = (
+        f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"  # noqa: S608 (identifiers from the models; values are parameters)
+        f"{_for_update(of='i', skip_locked=True)}),"
+        " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
+        " WHERE id IN (SELECT id FROM picked)),"
+        f" leased AS ({insert})"
+    )
+    params = [project.pk, project.max_overlap, worker.pk, *extra, *values]
+    entry = None
+    if assignment.reward:
+        entry = reserve_entry(project_id=project.pk, assignment=assignment)
+        moved, moved_params = counters_sql(project_id=project.pk, reserve=assignment.reward)
+        ledger, ledger_values = sql_insert_select(
+            connection, [entry], "moved, leased", {"assignment_id": "leased.id"}
         )
-        row = cursor.fetchone()
+        sql += (
+            f", moved AS ({moved} AND EXISTS (SELECT 1 FROM leased) RETURNING id),"  # noqa: S608 (identifiers from the models; values are parameters)
+            f" entry AS ({ledger})"
+        )
+        params += [*moved_params, *ledger_values]
+    reserved = "(SELECT id FROM entry)" if entry is not None else "NULL"
+    sql += f" SELECT leased.id, {reserved}, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i"  # noqa: S608 (identifiers from the models)
+    row = _fetchone(sql, params)
     if row is None:
         return None
+    if entry is not None and row[1] is None:
+        raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
     assignment.pk = row[0]
     assignment._state.adding, assignment._state.db = False, connection.alias
-    assignment.item = _ITEM_PAYLOAD.load(connection, row, 1)
-    if assignment.reward and not counters_move(
-        project_id=project.pk,
-        reserve=assignment.reward,
-        entries=[reserve_entry(project_id=project.pk, assignment=assignment)],
-    ):
-        raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
+    assignment.item = _ITEM_PAYLOAD.load(connection, row, 2)
     return assignment
 
 

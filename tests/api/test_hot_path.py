@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from billing.models import LedgerEntry
+from billing.services import counters_sql
 from tasks.models import Assignment, Item, Project
 from workers.models import WorkerStanding
 
@@ -44,9 +45,9 @@ def test_claim_and_submit_of_a_qualified_worker_stay_within_their_query_budget(
     cycle(client, project)  # first contact: the standing is created
     body, result, claim_queries, submit_queries = cycle(client, project, "neg")
     postgres = connection.vendor == "postgresql"
-    # auth, SAVEPOINT, standing+project+live lease, pick+lease+item count, counters+ledger,
+    # auth, SAVEPOINT, standing+project+live lease, pick+lease+item count+counters+ledger,
     # RELEASE; SQLite sends the fused statements one by one.
-    assert claim_queries <= (6 if postgres else 9)
+    assert claim_queries <= (5 if postgres else 9)
     # auth, SAVEPOINT, standing+project+assignment, answer+item lock, answers, item+standing,
     # RELEASE, refit counter.
     assert submit_queries <= (8 if postgres else 10)
@@ -118,3 +119,37 @@ def test_postgresql_keeps_the_repeated_claim_and_submit_statements_prepared(
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("tasks_item" in sql and "FOR UPDATE" in sql for sql in prepared), prepared
     assert any("authtoken_token" in sql for sql in prepared), prepared
+
+
+def test_a_claim_whose_budget_check_fails_in_the_statement_leases_nothing(
+    live_project, make_worker, monkeypatch
+):
+    """The budget read at the claim's start allowed one more answer, but the compare-and-swap on
+    the counters did not move them (another claim took the money in between): no lease, no
+    ledger row, the item's slot and the counters as they were, and 409."""
+    from tasks import routing  # noqa: PLC0415
+
+    project = live_project(tasks=5, reward=Decimal("0.0125"), budget=Decimal("10"))
+    client = client_for(make_worker())
+    cycle(client, project)  # first contact: the standing is created; qualified from here on
+
+    def no_money_left(**kwargs):
+        sql, params = counters_sql(**kwargs)
+        return sql + " AND 1 = 0", params
+
+    monkeypatch.setattr(routing, "counters_sql", no_money_left)
+    monkeypatch.setattr(routing, "counters_move", lambda **kwargs: False)
+    before = (
+        Assignment.objects.count(),
+        LedgerEntry.objects.count(),
+        list(Item.objects.order_by("pk").values_list("leases_count", flat=True)),
+        Project.objects.values_list("reserved", "spent").get(pk=project.pk),
+    )
+    response = client.post(f"/api/v1/projects/{project.pk}/assignments/")
+    assert response.status_code == 409, response.content
+    assert (
+        Assignment.objects.count(),
+        LedgerEntry.objects.count(),
+        list(Item.objects.order_by("pk").values_list("leases_count", flat=True)),
+        Project.objects.values_list("reserved", "spent").get(pk=project.pk),
+    ) == before
