@@ -131,28 +131,31 @@ def counters_sql(
     reserve: Decimal = money.ZERO,
     release: Decimal = money.ZERO,
     spend: Decimal = money.ZERO,
+    reserve_sql: str | None = None,
 ) -> tuple[str, list]:
     """``(sql, params)`` of ``counters_move``'s UPDATE of the project's counters, with its
     compare-and-swap when the change takes more of the budget (a WHERE clause; more conditions
-    may be appended with AND). One hand-written statement (the hot path of every claim); the SQL
-    is the ORM's, valid on SQLite and PostgreSQL alike. Round in SQL: exact on PostgreSQL; on
-    SQLite it stops binary floating-point drift."""
-    sql, params = _COUNTERS_SQL, [reserve - release - spend, spend, project_id]
-    if reserve > 0:
-        sql += _BUDGET_GUARD_SQL
-        params += [reserve - release, money.HALF_QUANTUM]
+    may be appended with AND). ``reserve_sql`` is an SQL expression of the amount to reserve,
+    instead of ``reserve`` (a claim reading the reward in the same statement; nothing released
+    or spent). One hand-written statement (the hot path of every claim); the SQL is the ORM's,
+    valid on SQLite and PostgreSQL alike. Round in SQL: exact on PostgreSQL; on SQLite it stops
+    binary floating-point drift."""
+    if reserve_sql is not None:
+        change, change_params, taken, taken_params = reserve_sql, [], reserve_sql, []
+    else:
+        change, change_params = "CAST(%s AS NUMERIC)", [reserve - release - spend]
+        taken, taken_params = "CAST(%s AS NUMERIC)", [reserve - release]
+    sql = (
+        "UPDATE tasks_project"  # noqa: S608 (identifiers from the models; values are parameters)
+        f" SET reserved = CAST(ROUND(CAST(reserved + {change} AS NUMERIC), {money.PLACES}) AS NUMERIC),"
+        f" spent = CAST(ROUND(CAST(spent + CAST(%s AS NUMERIC) AS NUMERIC), {money.PLACES}) AS NUMERIC)"
+        " WHERE id = %s"
+    )
+    params = [*change_params, spend, project_id]
+    if reserve_sql is not None or reserve > 0:
+        sql += f" AND budget >= CAST(spent + reserved AS NUMERIC) + {taken} - CAST(%s AS NUMERIC)"
+        params += [*taken_params, money.HALF_QUANTUM]
     return sql, params
-
-
-_COUNTERS_SQL = (
-    "UPDATE tasks_project"  # noqa: S608 (identifiers from the models; values are parameters)
-    f" SET reserved = CAST(ROUND(CAST(reserved + CAST(%s AS NUMERIC) AS NUMERIC), {money.PLACES}) AS NUMERIC),"
-    f" spent = CAST(ROUND(CAST(spent + CAST(%s AS NUMERIC) AS NUMERIC), {money.PLACES}) AS NUMERIC)"
-    " WHERE id = %s"
-)
-_BUDGET_GUARD_SQL = (
-    " AND budget >= CAST(spent + reserved AS NUMERIC) + CAST(%s AS NUMERIC) - CAST(%s AS NUMERIC)"
-)
 
 
 def budget_fund(*, project: Project, amount, actor=None, reason: str = "") -> Project:

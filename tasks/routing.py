@@ -236,13 +236,22 @@ def assignment_claim(
     project (budget counters, last).
     """
     now = now or timezone.now()
+    roll = _random.random()  # a control question when below the project's gold rate
     try:
-        with transaction.atomic():
-            outcome = _claim_common(
-                worker=worker, project_id=project.pk, now=now, eligible=eligible
+        outcome = _SLOW
+        if connection.vendor == "postgresql" and worker.status == Worker.Status.ACTIVE:
+            outcome = _claim_in_one_statement(
+                worker=worker, project_id=project.pk, now=now, roll=roll, eligible=eligible
             )
-            if outcome is _SLOW:
-                outcome = _claim(worker=worker, project=project, now=now, eligible=eligible)
+        if outcome is _SLOW:
+            with transaction.atomic():
+                outcome = _claim_common(
+                    worker=worker, project_id=project.pk, now=now, roll=roll, eligible=eligible
+                )
+                if outcome is _SLOW:
+                    outcome = _claim(
+                        worker=worker, project=project, now=now, roll=roll, eligible=eligible
+                    )
     except BudgetExhausted as exc:
         outcome = exc
     if isinstance(outcome, BudgetExhausted):
@@ -265,7 +274,7 @@ def _project_pause_for_budget(*, project: Project) -> None:
 
 
 def _claim_common(
-    *, worker, project_id, now, eligible=None
+    *, worker, project_id, now, roll, eligible=None
 ) -> Assignment | None | ApplicationError | object:
     """The common claim in a few hand-written statements: an active worker, qualified in an
     active project with budget left, holding no lease there. One statement locks the standing
@@ -289,12 +298,10 @@ def _claim_common(
     if project.status != Project.Status.ACTIVE or project.remaining < project.reward:
         return _SLOW
     item = None
-    if project.gold_rate and _random.random() < project.gold_rate:
+    if roll < project.gold_rate:
         kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
     if item is not None:
         return _lease(project=project, item=item, worker=worker, kind=kind, now=now, freed=[])
-    if connection.vendor == "postgresql":
-        return _pick_and_lease(project=project, worker=worker, now=now, eligible=eligible)
     item = _pick_task(project=project, worker=worker, eligible=eligible)
     if item is None:
         return None
@@ -306,74 +313,113 @@ def _claim_common(
 _PICK_WHERE = (
     " FROM tasks_item i"
     " WHERE i.project_id = %s AND i.status = 'open' AND i.gold_label = ''"
-    " AND i.answers_count < %s - i.leases_count"
+    " AND i.answers_count < {max_overlap} - i.leases_count"
     " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.item_id = i.id AND a.worker_id = %s)"
 )
 _PICK_ORDER = " ORDER BY i.priority, i.answers_count, i.leases_count, i.id LIMIT 1"
 
 
-def _pick_sql(eligible: Collection[int] | None) -> tuple[str, list]:
-    """The FROM … LIMIT 1 of the pick (parameters: project, maximum overlap, worker, then the
-    eligible ids if any)."""
+def _pick_sql(
+    eligible: Collection[int] | None, max_overlap: str = "%s", condition: str = ""
+) -> tuple[str, list]:
+    """The FROM … LIMIT 1 of the pick (parameters: project, maximum overlap unless
+    ``max_overlap`` is an SQL expression, worker, then the eligible ids if any); ``condition``
+    is SQL ANDed to the WHERE clause."""
+    where = _PICK_WHERE.format(max_overlap=max_overlap) + (f" AND {condition}" if condition else "")
     if eligible is None:
-        return _PICK_WHERE + _PICK_ORDER, []
+        return where + _PICK_ORDER, []
     ids = sorted(eligible)
-    return f"{_PICK_WHERE} AND i.id IN ({', '.join(['%s'] * len(ids))}){_PICK_ORDER}", ids
+    return f"{where} AND i.id IN ({', '.join(['%s'] * len(ids))}){_PICK_ORDER}", ids
 
 
-def _pick_and_lease(
-    *, project: Project, worker: Worker, now: datetime, eligible: Collection[int] | None = None
-) -> Assignment | None:
-    """``_pick_task`` then ``_lease`` of a task in one statement (PostgreSQL): it picks and locks
-    the item, inserts the lease and counts it on the item, then moves the budget counters
-    (``counters_sql``, the project's lock last: its condition reads the lease) and writes the
-    ledger row only if they moved."""
+_PROJECT_ST = RowReader(Project, "st")
+
+
+def _claim_in_one_statement(
+    *, worker, project_id, now, roll, eligible=None
+) -> Assignment | None | object:
+    """The common claim on PostgreSQL as one statement, its own transaction when no caller's is
+    open (no BEGIN and COMMIT round trips; committed asynchronously, see ``_async_commit``).
+
+    It covers a qualified worker who is no expert and holds no lease, in an active project with
+    budget for one more answer, when ``roll`` asks for no control question. In that case it locks
+    the standing, picks and locks the item (skip locked), moves the budget counters (the
+    project's lock, last; a compare-and-swap), and only if they moved inserts the lease, counts
+    it on the item and writes the ledger row. Otherwise it writes nothing and returns ``_SLOW``
+    (the transaction's path covers every case), ``None`` when there is no item for the worker,
+    or raises ``BudgetExhausted`` when the counters did not move."""
     assignment = Assignment(
-        project=project,
-        worker=worker,
-        kind=Assignment.Kind.TASK,
-        reward=project.reward,
-        leased_at=now,
-        expires_at=now + project.assignment_duration,
+        project_id=project_id, worker=worker, kind=Assignment.Kind.TASK, leased_at=now
     )
     if eligible is not None and not eligible:
-        return None
-    insert, values = sql_insert_select(connection, [assignment], "picked", {"item_id": "picked.id"})
-    pick, extra = _pick_sql(eligible)
-    sql = (
-        f"WITH picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"  # noqa: S608 (identifiers from the models; values are parameters)
-        f"{_for_update(of='i', skip_locked=True)}),"
-        " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
-        " WHERE id IN (SELECT id FROM picked)),"
-        f" leased AS ({insert})"
+        return _SLOW
+    lease, lease_values = sql_insert_select(
+        connection,
+        [assignment],
+        "picked, st, moved",  # only if the counters moved
+        {"item_id": "picked.id", "reward": "st.reward", "expires_at": "st.lease_expires_at"},
     )
-    params = [project.pk, project.max_overlap, worker.pk, *extra, *values]
-    entry = None
-    if assignment.reward:
-        entry = reserve_entry(project_id=project.pk, assignment=assignment)
-        moved, moved_params = counters_sql(project_id=project.pk, reserve=assignment.reward)
-        ledger, ledger_values = sql_insert_select(
-            connection, [entry], "moved, leased", {"assignment_id": "leased.id"}
-        )
-        sql += (
-            f", moved AS ({moved} AND EXISTS (SELECT 1 FROM leased) RETURNING id),"  # noqa: S608 (identifiers from the models; values are parameters)
-            f" entry AS ({ledger})"
-        )
-        params += [*moved_params, *ledger_values]
-    reserved = "(SELECT id FROM entry)" if entry is not None else "NULL"
-    sql += f" SELECT leased.id, {reserved}, {_ITEM_PAYLOAD.sql(connection)} FROM leased, picked i"  # noqa: S608 (identifiers from the models)
-    row = _fetchone(sql, params)
-    if row is None:
+    entry = reserve_entry(project_id=project_id, assignment=assignment)
+    ledger, ledger_values = sql_insert_select(
+        connection, [entry], "leased, st", {"assignment_id": "leased.id", "amount": "st.reward"}
+    )
+    moved, moved_params = counters_sql(project_id=project_id, reserve_sql="(SELECT reward FROM st)")
+    pick, extra = _pick_sql(
+        eligible, max_overlap="(SELECT max_overlap FROM st)", condition="EXISTS (SELECT 1 FROM st)"
+    )
+    commit = "" if connection.in_atomic_block else ", set_config('synchronous_commit', 'off', true)"
+    row = _fetchone(
+        "WITH st AS MATERIALIZED (SELECT s.id AS standing_id,"  # noqa: S608 (identifiers from the models; values are parameters)
+        f" {_PROJECT.sql(connection)}, CAST(%s AS timestamptz)"
+        " + make_interval(secs => p.assignment_seconds) AS lease_expires_at"
+        " FROM workers_workerstanding s JOIN tasks_project p ON p.id = s.project_id"
+        " WHERE s.worker_id = %s AND s.project_id = %s AND s.state = 'qualified'"
+        " AND NOT s.expert AND p.status = 'active' AND p.gold_rate <= %s"
+        " AND p.budget - p.spent - p.reserved >= p.reward"
+        " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.worker_id = s.worker_id"
+        " AND a.project_id = s.project_id AND a.status = 'leased')"
+        f"{_for_update(of='s')}),"
+        f" picked AS MATERIALIZED (SELECT {_ITEM_PAYLOAD.sql(connection)}{pick}"
+        f"{_for_update(of='i', skip_locked=True)}),"
+        f" moved AS ({moved} AND EXISTS (SELECT 1 FROM picked) RETURNING id),"
+        f" leased AS ({lease}),"
+        " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
+        " WHERE id IN (SELECT id FROM picked) AND EXISTS (SELECT 1 FROM leased)),"
+        f" entry AS ({ledger})"
+        f" SELECT st.standing_id, i.id, leased.id, {_PROJECT_ST.sql(connection)},"
+        f" {_ITEM_PAYLOAD.sql(connection)}{commit}"
+        " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN picked i ON true"
+        " LEFT JOIN leased ON true",
+        [
+            now,
+            worker.pk,
+            project_id,
+            roll,
+            project_id,
+            worker.pk,
+            *extra,
+            *moved_params,
+            *lease_values,
+            *ledger_values,
+        ],
+    )
+    standing_id, picked_id, lease_id = row[:3]
+    if standing_id is None:
+        return _SLOW
+    if picked_id is None:
         return None
-    if entry is not None and row[1] is None:
-        raise BudgetExhausted("The budget of this project is used up.")  # rolls back the lease
-    assignment.pk = row[0]
+    if lease_id is None:
+        raise BudgetExhausted("The budget of this project is used up.")
+    project = _PROJECT_ST.load(connection, row, 3)
+    assignment.pk, assignment.project = lease_id, project
     assignment._state.adding, assignment._state.db = False, connection.alias
-    assignment.item = _ITEM_PAYLOAD.load(connection, row, 2)
+    assignment.reward = project.reward
+    assignment.expires_at = now + project.assignment_duration
+    assignment.item = _ITEM_PAYLOAD.load(connection, row, 3 + _PROJECT_ST.width)
     return assignment
 
 
-def _claim(*, worker, project, now, eligible) -> Assignment | None | ApplicationError:
+def _claim(*, worker, project, now, roll, eligible) -> Assignment | None | ApplicationError:
     project = Project.objects.get(pk=project.pk)
     if project.status != Project.Status.ACTIVE:
         return NotAllowed(
@@ -404,7 +450,7 @@ def _claim(*, worker, project, now, eligible) -> Assignment | None | Application
             return BudgetExhausted("The budget of this project is used up.")
         if standing.expert:  # trusted: no control questions; what people could not settle first
             kind, item = Assignment.Kind.TASK, _pick_review(project=project, worker=worker)
-        elif project.gold_rate and _random.random() < project.gold_rate:
+        elif roll < project.gold_rate:
             kind, item = Assignment.Kind.GOLD, _pick_gold(project=project, worker=worker)
         if item is None:
             kind = Assignment.Kind.TASK
