@@ -63,24 +63,32 @@ def _item_answers(item: Item, project: Project) -> tuple[np.ndarray, list, np.nd
     cached = getattr(item, "_answers", None)
     if cached is not None:
         return cached
-    # Hand-written (every submit runs it); one standing per worker and project.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.label, s.confusion, s.evidence_answers FROM tasks_assignment a"
-            " LEFT JOIN workers_workerstanding s ON s.project_id = %s AND s.worker_id = a.worker_id"
-            " WHERE a.item_id = %s AND a.status IN ('submitted', 'approved', 'rejected')"
-            " ORDER BY a.id",
-            [project.pk, item.pk],
-        )
-        rows = [
-            (label, json.loads(m) if isinstance(m, str) else m, e)
-            for label, m, e in cursor.fetchall()
-        ]
+        cursor.execute(ITEM_ANSWERS_SQL, [project.pk, item.pk])
+        item_answers_keep(item, project, cursor.fetchall())
+    return item._answers
+
+
+# Hand-written (every submit runs it); one standing per worker and project. Parameters: project,
+# item. Rows: label, the worker's confusion matrix (JSON, or NULL), their evidence, answer id.
+ITEM_ANSWERS_SQL = (
+    "SELECT a.label, s.confusion, s.evidence_answers, a.id FROM tasks_assignment a"
+    " LEFT JOIN workers_workerstanding s ON s.project_id = %s AND s.worker_id = a.worker_id"
+    " WHERE a.item_id = %s AND a.status IN ('submitted', 'approved', 'rejected')"
+)
+
+
+def item_answers_keep(item: Item, project: Project, rows) -> None:
+    """Keep ``ITEM_ANSWERS_SQL``'s rows on the item, in answer order, for ``_item_answers``
+    (the submit reads them in the statement that stores its answer)."""
+    rows = [
+        (label, json.loads(m) if isinstance(m, str) else m, e)
+        for label, m, e, _ in sorted(rows, key=lambda row: row[3])
+    ]
     code = {label: i for i, label in enumerate(project.labels)}
     labels = np.asarray([code[label] for label, _, _ in rows], dtype=np.intp)
     evidence = np.asarray([(e or 0) if m is not None else 0 for _, m, e in rows], dtype=float)
     item._answers = (labels, [m for _, m, _ in rows], evidence)
-    return item._answers
 
 
 def item_posterior(*, item: Item, project: Project) -> np.ndarray:

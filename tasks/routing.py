@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job
-from aggregation.services import item_reassess, item_settle
+from aggregation.services import ITEM_ANSWERS_SQL, item_answers_keep, item_reassess, item_settle
 from audit.services import audit_record
 from billing.services import counters_move, counters_sql, release_entry, reserve_entry
 from hitl_platform import money
@@ -556,7 +556,7 @@ def answer_submit(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
             item, writes = _answer_store(
-                assignment=locked, project=project, label=label, now=now, expert=standing.expert
+                assignment=locked, project=project, label=label, now=now, standing=standing
             )
             writes.append(_standing_count(standing=standing, assignment=locked, item=item))
             if connection.vendor == "postgresql" and locked.kind != Assignment.Kind.EXAM:
@@ -606,21 +606,24 @@ def _async_commit_returning() -> str:
 def _submit_lock(*, assignment_id: int, worker: Worker):
     """Lock the worker's standing, then their assignment; returns (standing, assignment, project).
 
-    The common case is one statement: the standing and the assignment, locked in that order (the
-    order of ``FOR UPDATE OF``, as every other path takes them), read with the project. A missing
-    standing (a lease claimed before standings existed) is created here."""
+    The common case is one statement: the standing, the assignment and its item, locked in
+    that order (the order of ``FOR UPDATE OF``, as every other path takes them), read with the
+    project; the item is kept on the assignment. A missing standing (a lease claimed before
+    standings existed) is created here."""
     row = _fetchone(
         f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)},"  # noqa: S608 (identifiers from the models; values are parameters)
-        f" {_ASSIGNMENT.sql(connection)} FROM workers_workerstanding s"
+        f" {_ASSIGNMENT.sql(connection)}, {_ITEM.sql(connection)} FROM workers_workerstanding s"
         " JOIN tasks_assignment a ON a.project_id = s.project_id AND a.worker_id = s.worker_id"
-        " JOIN tasks_project p ON p.id = a.project_id"
-        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s, a"),
+        " JOIN tasks_project p ON p.id = a.project_id JOIN tasks_item i ON i.id = a.item_id"
+        " WHERE a.id = %s AND a.worker_id = %s" + _for_update(of="s, a, i"),
         [assignment_id, worker.pk],
     )
     if row is not None:
         standing = _STANDING.load(connection, row)
         project = _PROJECT.load(connection, row, _STANDING.width)
-        locked = _ASSIGNMENT.load(connection, row, _STANDING.width + _PROJECT.width)
+        offset = _STANDING.width + _PROJECT.width
+        locked = _ASSIGNMENT.load(connection, row, offset)
+        locked.item = _ITEM.load(connection, row, offset + _ASSIGNMENT.width)
         locked.project = project
         return standing, locked, project
     # not theirs, not there, or no standing yet
@@ -638,7 +641,7 @@ def _submit_lock(*, assignment_id: int, worker: Worker):
 
 
 def _answer_store(
-    *, assignment: Assignment, project: Project, label: str, now: datetime, expert: bool = False
+    *, assignment: Assignment, project: Project, label: str, now: datetime, standing
 ) -> tuple[Item, list]:
     """Store the answer on its locked lease and re-decide the item under its row lock (an
     expert's answer settles it: source ``review``, kept by refits like a gold label); returns
@@ -650,16 +653,27 @@ def _answer_store(
     stored = sql_update_parts(
         connection, assignment, ["status", "label", "submitted_at", "seconds_spent"]
     )
-    lock = f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update()  # noqa: S608 (identifiers from the models; values are parameters)
-    if connection.vendor == "postgresql":  # one round trip: store the answer, lock the item
-        row = _fetchone(f"WITH stored AS ({stored[0]}) {lock}", [*stored[1], assignment.item_id])
+    if assignment._state.fields_cache.get("item") is not None:  # locked by _submit_lock
+        item = assignment.item
     else:
-        row = _fetchone(lock, [assignment.item_id])
+        lock = f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update()  # noqa: S608 (identifiers from the models; values are parameters)
+        item = _ITEM.load(connection, _fetchone(lock, [assignment.item_id]))
+    if connection.vendor == "postgresql" and assignment.kind == Assignment.Kind.TASK:
+        # One round trip: store the answer and read the item's others (the statement does not
+        # see its own write; the item's lock keeps every other answer to it out meanwhile).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH stored AS ({stored[0]}) {ITEM_ANSWERS_SQL}",
+                [*stored[1], project.pk, item.pk],
+            )
+            others = cursor.fetchall()
+        current = (label, standing.confusion, standing.evidence_answers, assignment.pk)
+        item_answers_keep(item, project, [*others, current])
+    else:
         _execute(*stored)
-    item = _ITEM.load(connection, row)
     item.answers_count += 1
     item.leases_count -= 1
-    if assignment.kind == Assignment.Kind.TASK and expert:
+    if assignment.kind == Assignment.Kind.TASK and standing.expert:
         item_settle(item=item, label=label, now=now)
     elif assignment.kind == Assignment.Kind.TASK:
         item_reassess(item=item, project=project)

@@ -48,9 +48,9 @@ def test_claim_and_submit_of_a_qualified_worker_stay_within_their_query_budget(
     # auth, SAVEPOINT, standing+project+live lease, pick+lease+item count+counters+ledger,
     # RELEASE; SQLite sends the fused statements one by one.
     assert claim_queries <= (5 if postgres else 9)
-    # auth, SAVEPOINT, standing+project+assignment, answer+item lock, answers, item+standing,
+    # auth, SAVEPOINT, standing+project+assignment+item, answer+answers, item+standing,
     # RELEASE, refit counter.
-    assert submit_queries <= (8 if postgres else 10)
+    assert submit_queries <= (7 if postgres else 10)
     assert result == {"status": "submitted", "reward": "0.0125"}
     assert set(body) == {"id", "item", "labels", "expires_at", "is_exam"}
     assert body["labels"] == ["pos", "neg"] and body["is_exam"] is False
