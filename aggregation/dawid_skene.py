@@ -597,7 +597,11 @@ class DawidSkene(_EM):
         counts = _counts(answers, q)
         empirical = self._empirical
         if empirical or self.prior > 0:
-            if empirical:
+            # A crowd's prior needs a crowd: learned from a single worker it is that worker's
+            # own counts, and EM can drift to a worker who says nothing about the truth (all
+            # rows alike, every posterior uniform: seen with one perfect worker and 4–5 labels).
+            # With one worker the fixed starting prior stays.
+            if empirical and counts.shape[0] >= 2:
                 self.pseudo_counts_ = self._update_pseudo_counts(counts)
             alpha = self.pseudo_counts_
             class_pseudo = 1.0 if empirical else float(self.prior)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aggregation import DEFAULT_METHOD, METHODS, Answers, DawidSkene, make_estimator
@@ -100,6 +100,9 @@ def test_row_order_never_changes_the_default(data):
     n_workers=st.integers(1, 4),
     method=st.sampled_from(sorted(METHODS)),
 )
+# One worker and four labels: the crowd's prior, learned from that worker alone, let EM drift to
+# a worker who tells nothing (every posterior uniform) before the prior needed a crowd.
+@example(seed=229, k=4, n_workers=1, method="ds")
 def test_perfect_workers_recover_the_truth(seed, k, n_workers, method):
     if method == "glad":
         # With a single voter GLAD is not identified: a task's difficulty can absorb the answer.
