@@ -276,10 +276,12 @@ def _project_pause_for_budget(*, project: Project) -> None:
 def _claim_common(
     *, worker, project_id, now, roll, eligible=None
 ) -> Assignment | None | ApplicationError | object:
-    """The common claim in a few hand-written statements: an active worker, qualified in an
-    active project with budget left, holding no lease there. One statement locks the standing
-    and reads the project and the worker's live lease; the rest is ``_claim``'s. Any other case
-    returns ``_SLOW`` having changed nothing, and ``_claim`` (which covers every case) runs."""
+    """The common claim in a few hand-written statements, in the claim's transaction: an active
+    worker, qualified in an active project with budget left, holding no lease there (on SQLite
+    every such claim; on PostgreSQL those ``_claim_in_one_statement`` left, a control question).
+    One statement locks the standing and reads the project and the worker's live lease; the rest
+    is ``_claim``'s. Any other case returns ``_SLOW`` having changed nothing, and ``_claim``
+    (which covers every case) runs."""
     if worker.status != Worker.Status.ACTIVE:
         return _SLOW
     row = _fetchone(
@@ -604,12 +606,13 @@ def _async_commit_returning() -> str:
 
 
 def _submit_lock(*, assignment_id: int, worker: Worker):
-    """Lock the worker's standing, then their assignment; returns (standing, assignment, project).
+    """Lock the worker's standing, their assignment, then its item (kept on the assignment);
+    returns (standing, assignment, project).
 
     The common case is one statement: the standing, the assignment and its item, locked in
     that order (the order of ``FOR UPDATE OF``, as every other path takes them), read with the
-    project; the item is kept on the assignment. A missing standing (a lease claimed before
-    standings existed) is created here."""
+    project. A missing standing (a lease claimed before standings existed) is created here, and
+    the item is then locked by ``_answer_store``."""
     row = _fetchone(
         f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)},"  # noqa: S608 (identifiers from the models; values are parameters)
         f" {_ASSIGNMENT.sql(connection)}, {_ITEM.sql(connection)} FROM workers_workerstanding s"
