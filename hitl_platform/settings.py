@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -114,10 +115,14 @@ else:
     # it. The worker API repeats the same few statements (docs/benchmarks.md: half the database's
     # CPU per claim + submit). "off" for a pooler in transaction mode that cannot keep prepared
     # statements (PgBouncer before 1.21, or without max_prepared_statements).
-    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5")
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare != "off" and not _prepare.isdigit():
+        raise ImproperlyConfigured(
+            f"DB_PREPARE_THRESHOLD must be a whole number of runs or 'off', not {_prepare!r}."
+        )
     _db.setdefault("OPTIONS", {}).update(
         server_side_binding=True,
-        prepare_threshold=None if _prepare.lower() == "off" else int(_prepare),
+        prepare_threshold=None if _prepare == "off" else int(_prepare),
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

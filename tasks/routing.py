@@ -350,11 +350,11 @@ def _claim_in_one_statement(
     it on the item and writes the ledger row. Otherwise it writes nothing and returns ``_SLOW``
     (the transaction's path covers every case), ``None`` when there is no item for the worker,
     or raises ``BudgetExhausted`` when the counters did not move."""
+    if eligible is not None and not eligible:
+        return _SLOW
     assignment = Assignment(
         project_id=project_id, worker=worker, kind=Assignment.Kind.TASK, leased_at=now
     )
-    if eligible is not None and not eligible:
-        return _SLOW
     lease, lease_values = sql_insert_select(
         connection,
         [assignment],
@@ -611,8 +611,7 @@ def _submit_lock(*, assignment_id: int, worker: Worker):
 
     The common case is one statement: the standing, the assignment and its item, locked in
     that order (the order of ``FOR UPDATE OF``, as every other path takes them), read with the
-    project. A missing standing (a lease claimed before standings existed) is created here, and
-    the item is then locked by ``_answer_store``."""
+    project. A missing standing (a lease claimed before standings existed) is created here."""
     row = _fetchone(
         f"SELECT {_STANDING.sql(connection)}, {_PROJECT.sql(connection)},"  # noqa: S608 (identifiers from the models; values are parameters)
         f" {_ASSIGNMENT.sql(connection)}, {_ITEM.sql(connection)} FROM workers_workerstanding s"
@@ -639,6 +638,7 @@ def _submit_lock(*, assignment_id: int, worker: Worker):
     project = Project.objects.get(pk=project_id)
     standing = standing_get(worker=worker, project=project, lock=True)
     locked = Assignment.objects.select_for_update().get(pk=assignment_id)
+    locked.item = Item.objects.select_for_update().get(pk=locked.item_id)
     locked.project = project
     return standing, locked, project
 
@@ -656,11 +656,7 @@ def _answer_store(
     stored = sql_update_parts(
         connection, assignment, ["status", "label", "submitted_at", "seconds_spent"]
     )
-    if assignment._state.fields_cache.get("item") is not None:  # locked by _submit_lock
-        item = assignment.item
-    else:
-        lock = f"SELECT {_ITEM.sql(connection)} FROM tasks_item i WHERE i.id = %s" + _for_update()  # noqa: S608 (identifiers from the models; values are parameters)
-        item = _ITEM.load(connection, _fetchone(lock, [assignment.item_id]))
+    item = assignment.item  # locked by _submit_lock
     if connection.vendor == "postgresql" and assignment.kind == Assignment.Kind.TASK:
         # One round trip: store the answer and read the item's others (the statement does not
         # see its own write; the item's lock keeps every other answer to it out meanwhile).

@@ -34,6 +34,16 @@ def test_production_mode_refuses_to_start_without_secret_key():
     )
 
 
+def test_a_prepare_threshold_that_is_not_a_number_refuses_to_start():
+    result = manage(
+        "check", DATABASE_URL="postgres://hitl@127.0.0.1:5432/hitl", DB_PREPARE_THRESHOLD="often"
+    )
+    assert result.returncode != 0
+    assert "DB_PREPARE_THRESHOLD must be a whole number of runs or 'off', not 'often'." in (
+        result.stderr
+    )
+
+
 def test_deploy_check_reports_only_documented_https_items():
     result = manage(
         "check",
