@@ -50,10 +50,15 @@ class RowReader:
         self.attnames = [f.attname for f in fields]
         self.width = len(fields)
         self._converters: dict[str, list] = {}
+        self._sql: dict[str, str] = {}
 
     def sql(self, connection) -> str:
-        qn = connection.ops.quote_name
-        return ", ".join(f"{self.alias}.{qn(f.column)}" for f in self.fields)
+        found = self._sql.get(connection.vendor)
+        if found is None:
+            qn = connection.ops.quote_name
+            found = ", ".join(f"{self.alias}.{qn(f.column)}" for f in self.fields)
+            self._sql[connection.vendor] = found
+        return found
 
     def _converters_for(self, connection) -> list:
         found = self._converters.get(connection.vendor)
@@ -104,23 +109,42 @@ def sql_insert_select(connection, objs: list, source: str, columns: dict[str, st
     instead of the instances; the other values are cast to their columns' types."""
     model = type(objs[0])
     columns = columns or {}
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    qn = connection.ops.quote_name
-    selects, params = [], []
-    for obj in objs:
-        exprs = []
-        for f in fields:
-            if f.attname in columns:
-                exprs.append(columns[f.attname])
-            else:
-                exprs.append(f"CAST(%s AS {f.cast_db_type(connection)})")
-                params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
-        selects.append(f"SELECT {', '.join(exprs)} FROM {source}")  # noqa: S608 (identifiers from the models; values are parameters)
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-        f"{' UNION ALL '.join(selects)} RETURNING {qn(model._meta.pk.column)}"
+    head, exprs, fields = _insert_select_parts(connection, model, tuple(columns.items()))
+    select = f"SELECT {exprs} FROM {source}"  # noqa: S608 (identifiers from the models; values are parameters)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return (
+        f"{head} {' UNION ALL '.join([select] * len(objs))}{_returning_pk(connection, model)}",
+        params,
     )
-    return sql, params
+
+
+_INSERT_SELECT_PARTS: dict[tuple, tuple[str, str, list]] = {}
+
+
+def _insert_select_parts(connection, model, columns: tuple[tuple[str, str], ...]):
+    """The INSERT's head, one row's SELECT list and the fields given as parameters, by model,
+    database vendor and ``columns``: the same on every claim (the hot path), so built once."""
+    key = (model, connection.vendor, columns)
+    found = _INSERT_SELECT_PARTS.get(key)
+    if found is None:
+        given = dict(columns)
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        qn = connection.ops.quote_name
+        exprs = [
+            given[f.attname] if f.attname in given else f"CAST(%s AS {f.cast_db_type(connection)})"
+            for f in fields
+        ]
+        found = (
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)})",
+            ", ".join(exprs),
+            [f for f in fields if f.attname not in given],
+        )
+        _INSERT_SELECT_PARTS[key] = found
+    return found
+
+
+def _returning_pk(connection, model) -> str:
+    return f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
 
 
 def sql_update(connection, obj, names: list[str]) -> None:

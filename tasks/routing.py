@@ -334,9 +334,6 @@ def _pick_sql(
     return f"{where} AND i.id IN ({', '.join(['%s'] * len(ids))}){_PICK_ORDER}", ids
 
 
-_PROJECT_ST = RowReader(Project, "st")
-
-
 def _claim_in_one_statement(
     *, worker, project_id, now, roll, eligible=None
 ) -> Assignment | None | object:
@@ -388,8 +385,9 @@ def _claim_in_one_statement(
         " counted AS (UPDATE tasks_item SET leases_count = leases_count + 1"
         " WHERE id IN (SELECT id FROM picked) AND EXISTS (SELECT 1 FROM leased)),"
         f" entry AS ({ledger})"
-        f" SELECT st.standing_id, i.id, leased.id, {_PROJECT_ST.sql(connection)},"
-        f" {_ITEM_PAYLOAD.sql(connection)}{commit}"
+        # st.* and i.* are the CTEs' own columns, in the readers' order; the statement stays
+        # under the length psycopg caches its parsing for (a test checks)
+        f" SELECT st.*, leased.id, i.*{commit}"
         " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN picked i ON true"
         " LEFT JOIN leased ON true",
         [
@@ -405,19 +403,20 @@ def _claim_in_one_statement(
             *ledger_values,
         ],
     )
-    standing_id, picked_id, lease_id = row[:3]
+    width = _PROJECT.width  # st: standing, project, lease expiry; then the lease, picked item
+    standing_id, lease_id, picked_id = row[0], row[width + 2], row[width + 3]
     if standing_id is None:
         return _SLOW
     if picked_id is None:
         return None
     if lease_id is None:
         raise BudgetExhausted("The budget of this project is used up.")
-    project = _PROJECT_ST.load(connection, row, 3)
+    project = _PROJECT.load(connection, row, 1)
     assignment.pk, assignment.project = lease_id, project
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.reward = project.reward
     assignment.expires_at = now + project.assignment_duration
-    assignment.item = _ITEM_PAYLOAD.load(connection, row, 3 + _PROJECT_ST.width)
+    assignment.item = _ITEM_PAYLOAD.load(connection, row, width + 3)
     return assignment
 
 
