@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl_platform.errors import ApplicationError
+from hitl_platform.request_body import BodyLimit
 from hitl_platform.throttles import ClaimThrottle, FailedLoginThrottle, SubmitThrottle
 from reports import views as report_views
 from tasks import apis as task_apis
@@ -25,7 +26,7 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-class TokenLoginApi(ObtainAuthToken):
+class TokenLoginApi(BodyLimit, ObtainAuthToken):
     """``POST {username, password}`` → ``{token}``; failed attempts are throttled per address
     (counted by ``hitl_platform.logins`` from Django's ``user_login_failed``)."""
 

@@ -11,6 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hitl_platform.request_body import BodyLimit
+
 from .charts import line_chart
 from .selectors import project_report, reports_visible
 
@@ -241,7 +243,7 @@ class ReportOutput(serializers.Serializer):
     model_passes = ModelPassOutput(many=True)
 
 
-class ProjectReportApi(APIView):
+class ProjectReportApi(BodyLimit, APIView):
     """A project's budget and quality report: owner, managers and superusers; 404 for others."""
 
     @extend_schema(responses={200: ReportOutput})

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hitl_platform.errors import NotAllowed
+from hitl_platform.request_body import BodyLimit
 from workers.permissions import IsWorker, worker_of
 
 from .models import Assignment, Project
@@ -43,7 +44,7 @@ class ErrorOutput(serializers.Serializer):
     code = serializers.CharField(required=False)
 
 
-class AssignmentClaimApi(APIView):
+class AssignmentClaimApi(BodyLimit, APIView):
     permission_classes = [IsWorker]
 
     @extend_schema(
@@ -90,7 +91,7 @@ class SubmitOutput(serializers.Serializer):
     reward = serializers.DecimalField(max_digits=14, decimal_places=4)
 
 
-class AssignmentSubmitApi(APIView):
+class AssignmentSubmitApi(BodyLimit, APIView):
     permission_classes = [IsWorker]
 
     @extend_schema(
@@ -121,7 +122,7 @@ class AssignmentSubmitApi(APIView):
         )
 
 
-class AssignmentSkipApi(APIView):
+class AssignmentSkipApi(BodyLimit, APIView):
     permission_classes = [IsWorker]
 
     @extend_schema(

@@ -36,6 +36,7 @@ from rest_framework.views import APIView
 from billing.services import bonus_pay, budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
+from hitl_platform.request_body import BodyLimit, PayloadTooLarge, content_length
 from tasks.routing import standing_get
 from workers.models import Worker, WorkerStanding
 from workers.services import standing_expert_set, standing_unblock
@@ -129,30 +130,9 @@ def errors(*codes: int, **descriptions: str) -> dict:
     return out
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
-
-
-def content_length(request) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise exceptions.ParseError("Invalid Content-Length header.") from None
-
-
-class RequesterApi(APIView):
+class RequesterApi(BodyLimit, APIView):
     permission_classes = [RequesterAccess]
     parser_classes = [JSONParser]
-    max_body = 1024 * 1024  # a JSON body of settings or a reason; imports have their own limit
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)  # who you are and may do come first (401/403)
-        if self.max_body is not None and content_length(request) > self.max_body:
-            raise PayloadTooLarge(
-                f"The body is {content_length(request):,} bytes; the limit here is "
-                f"{self.max_body:,} bytes."
-            )
 
 
 class StrictInput(serializers.Serializer):

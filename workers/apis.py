@@ -5,6 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hitl_platform.request_body import BodyLimit
 from tasks.models import Project
 
 from .models import WorkerStanding
@@ -39,7 +40,7 @@ def standing_view(project: Project, standing: WorkerStanding | None) -> dict:
     }
 
 
-class ProjectsAvailableApi(APIView):
+class ProjectsAvailableApi(BodyLimit, APIView):
     permission_classes = [IsWorker]
 
     @extend_schema(responses=AvailableProjectOutput(many=True))
@@ -85,7 +86,7 @@ class MeOutput(serializers.Serializer):
     blocks = BlockOutput(many=True)
 
 
-class MeApi(APIView):
+class MeApi(BodyLimit, APIView):
     permission_classes = [IsWorker]
 
     @extend_schema(responses=MeOutput)

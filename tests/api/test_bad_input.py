@@ -359,6 +359,36 @@ CASES = [
         400,
         "JSON parse error",
     ),
+    (
+        "worker: a submit's body over 1 MB",
+        "worker",
+        "post",
+        "/api/v1/assignments/{lease}/submit/",
+        "json",
+        {"label": "pos", "note": "y" * 1_100_000},
+        413,
+        "limit",
+    ),
+    (
+        "worker: a claim's body over 1 MB",
+        "worker",
+        "post",
+        "{P}/{project}/assignments/",
+        "json",
+        {"x": "y" * 1_100_000},
+        413,
+        "limit",
+    ),
+    (
+        "token login: body over 1 MB",
+        "anonymous",
+        "post",
+        "/api/v1/auth/token/",
+        "json",
+        {"username": "a", "password": "y" * 1_100_000},
+        413,
+        "limit",
+    ),
     # Other tenants' ids: indistinguishable from ids that do not exist.
     (
         "other tenant: read",
@@ -567,3 +597,28 @@ def test_unicode_and_html_are_kept_exactly_and_escaped_in_pages(world, client):
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert Project.objects.get(pk=project["id"]).name == UNICODE_HTML[:200]
     assert Item.objects.get(project_id=project["id"]).payload["text"] == UNICODE_HTML
+
+
+def test_every_api_view_refuses_a_body_over_its_limit():
+    """The body limit is one mixin; a view of the API without it would read any body up to the
+    size of an item import (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+    from django.urls import get_resolver  # noqa: PLC0415
+    from rest_framework.views import APIView  # noqa: PLC0415
+
+    from hitl_platform.request_body import BodyLimit  # noqa: PLC0415
+
+    def views(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if hasattr(pattern, "url_patterns"):
+                yield from views(pattern.url_patterns, route)
+            elif getattr(pattern.callback, "cls", None) is not None:
+                yield route, pattern.callback.cls
+
+    ours = [
+        (route, cls)
+        for route, cls in views(get_resolver().url_patterns)
+        if issubclass(cls, APIView) and not cls.__module__.startswith("drf_spectacular")
+    ]
+    assert len(ours) > 20, ours
+    assert [(route, cls.__name__) for route, cls in ours if not issubclass(cls, BodyLimit)] == []
