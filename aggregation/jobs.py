@@ -7,7 +7,7 @@ from celery import shared_task
 from django.db import DatabaseError, connection
 from django.db.models import F
 
-from hitl_platform.jobs import enqueue
+from hitl_platform.jobs import RETRY_ON_DATABASE_ERROR, enqueue
 from tasks.models import Project
 from workers.services import standings_apply_rules
 
@@ -49,7 +49,7 @@ def refit_lock(project_id: int):
                 pass
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=30, acks_late=True, time_limit=1800)
+@shared_task(bind=True, acks_late=True, time_limit=1800, **RETRY_ON_DATABASE_ERROR)
 def project_refit_job(self, project_id: int) -> None:
     """Refit one project's worker model, re-decide its items, apply its blocking rules, and
     retrain its pre-labeler when enough new labels arrived.
@@ -84,7 +84,7 @@ def project_refit_job(self, project_id: int) -> None:
         enqueue(project_refit_job, project_id)
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(bind=True, acks_late=True, **RETRY_ON_DATABASE_ERROR)
 def projects_refit_job(self) -> int:
     """Periodic: queue a refit of every active project that got answers since its last refit."""
     ids = list(

@@ -1,19 +1,13 @@
 """Celery jobs of the money side. They take plain values, and call a service."""
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from hitl_platform.jobs import RETRY_ON_DATABASE_ERROR
 
 from .services import payouts_run
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    max_retries=3,
-    retry_backoff=30,
-    time_limit=1800,
-)
+@shared_task(bind=True, acks_late=True, time_limit=1800, **RETRY_ON_DATABASE_ERROR)
 def payouts_run_job(self, reference: str = "") -> int:
     """Pay out every worker's positive available balance; returns how many payouts it made.
 

@@ -13,11 +13,20 @@ retries the connection until then), so after a failure this process stops trying
 import logging
 import time
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 logger = logging.getLogger("hitl_platform.jobs")
 
 BROKER_BACKOFF_SECONDS = 15.0
+
+# Every job retries on a database that went away (a restart, a failover, a dropped connection),
+# three times with backoff from 10 s; every job is safe to run again. Other errors are not
+# retried: the periodic pass runs the job again.
+RETRY_ON_DATABASE_ERROR = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "max_retries": 3,
+    "retry_backoff": 10,
+}
 _broker_down_until = 0.0  # time.monotonic() before which this process does not try the broker
 
 

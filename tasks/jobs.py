@@ -2,17 +2,19 @@
 
 from celery import shared_task
 
+from hitl_platform.jobs import RETRY_ON_DATABASE_ERROR
+
 from .approval import answers_approve_due, earnings_mature
 from .models import Project
 from .routing import assignments_expire
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=10, acks_late=True)
+@shared_task(bind=True, acks_late=True, **RETRY_ON_DATABASE_ERROR)
 def assignments_expire_job(self) -> int:
     return assignments_expire()
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=60, acks_late=True, time_limit=1800)
+@shared_task(bind=True, acks_late=True, time_limit=1800, **RETRY_ON_DATABASE_ERROR)
 def answers_approve_job(self) -> int:
     """Apply every active or paused project's approval policy to its submitted answers."""
     approved = 0
@@ -21,6 +23,6 @@ def answers_approve_job(self) -> int:
     return approved
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=60, acks_late=True)
+@shared_task(bind=True, acks_late=True, **RETRY_ON_DATABASE_ERROR)
 def earnings_mature_job(self) -> int:
     return earnings_mature()

@@ -86,3 +86,38 @@ def test_a_lost_database_connection_is_a_503_with_a_retry_hint_and_no_partial_wr
         ).status_code
         == 200
     )
+
+
+def test_a_job_whose_database_went_away_is_retried_and_does_its_work(
+    live_project, worker, monkeypatch
+):
+    """Every job retries on a lost database (``RETRY_ON_DATABASE_ERROR``): the lease expiry
+    below meets a dropped connection once, runs again and expires the lease; an error that is
+    not the database's is not retried (the periodic pass runs the job again)."""
+    from tasks import jobs  # noqa: PLC0415
+
+    project = live_project(tasks=2)
+    lease = assignment_claim(
+        worker=worker, project=project, now=timezone.now() - timedelta(hours=1)
+    )
+    real, calls = jobs.assignments_expire, []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise DatabaseOperationalError("server closed the connection unexpectedly")
+        return real()
+
+    monkeypatch.setattr(jobs, "assignments_expire", flaky)
+    # throw=False: what a worker does (the embedded default's scheduler re-raises and logs)
+    assert jobs.assignments_expire_job.apply(throw=False).get() == 1
+    assert len(calls) == 2
+    assert Assignment.objects.get(pk=lease.pk).status == "expired"
+
+    def broken():
+        calls.append(1)
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(jobs, "assignments_expire", broken)
+    result = jobs.assignments_expire_job.apply(throw=False)
+    assert isinstance(result.result, ValueError) and len(calls) == 3
