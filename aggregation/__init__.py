@@ -1,7 +1,7 @@
 """Aggregation engine: consensus labels and worker reliability from crowd answers.
 
-Pure numpy/scipy (no Django import anywhere in this package): the platform, the simulator and
-the command line (``python -m aggregation answers.csv``) all use it.
+Pure numpy/scipy (no Django import outside the glue modules ``services``, ``training``, ``jobs``
+and ``apps``): the platform, the simulator and the command line (``python -m aggregation answers.csv``) all use it.
 
 >>> from aggregation import encode, make_estimator
 >>> answers = encode(tasks, workers, labels)            # doctest: +SKIP
