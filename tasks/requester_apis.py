@@ -37,8 +37,7 @@ from billing.services import bonus_pay, budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
 from hitl_platform.request_body import BodyLimit, PayloadTooLarge, content_length
-from tasks.routing import standing_get
-from workers.models import Worker, WorkerStanding
+from workers.models import WorkerStanding
 from workers.services import standing_expert_set, standing_unblock
 
 from .apis import ErrorOutput
@@ -755,11 +754,12 @@ class WorkerExpertApi(RequesterApi):
 
     @extend_schema(request=ExpertInput, responses={200: WorkerStandingOutput, **errors(400, 404)})
     def post(self, request, project_id: int, worker_id: int):
-        project = project_for(request, project_id, write=True)
-        worker = get_object_or_404(Worker, pk=worker_id)
+        # A worker of the project only, like unblock and bonus: any other worker id is 404, so
+        # the answer names nobody who never worked here (a trusted annotator opens the project
+        # once, then is marked)
+        standing = standing_for(request, project_id, worker_id)
         data = ExpertInput(data=request.data)
         data.is_valid(raise_exception=True)
-        standing = standing_get(worker=worker, project=project)
         standing_expert_set(
             standing=standing, expert=data.validated_data["expert"], actor=request.user
         )

@@ -102,6 +102,11 @@ def test_requesters_mark_experts_in_their_own_projects_over_the_api(
     assert not WorkerStanding.objects.filter(expert=True).exists()
     owner = APIClient()
     owner.force_authenticate(requester)
+    # a worker who never worked in the project is nobody there: 404, no name, no standing made
+    response = owner.post(url, {"expert": True}, format="json")
+    assert response.status_code == 404 and worker.user.username not in response.content.decode()
+    assert not WorkerStanding.objects.filter(worker=worker).exists()
+    assignment_claim(worker=worker, project=project)  # the worker opens the project once
     assert owner.post(url, {"expert": "maybe"}, format="json").status_code == 400
     response = owner.post(url, {"expert": True}, format="json")
     assert response.status_code == 200 and response.json()["expert"] is True
