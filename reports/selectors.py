@@ -24,7 +24,7 @@ from django.utils import timezone
 from billing.models import LedgerEntry, Movement
 from hitl_platform import money
 from tasks.models import MEASURES_MODEL, Assignment, Item, ModelVersion, Project
-from tasks.roles import MANAGERS
+from tasks.roles import is_manager
 from workers.models import WorkerStanding
 
 LABELED = ("crowd", "model", "review")
@@ -218,8 +218,9 @@ def _workers(*, project: Project) -> list[dict]:
 
 
 def reports_visible(*, user):
-    """Projects whose reports ``user`` may read: their own; every project for managers."""
-    if user.is_superuser or user.groups.filter(name=MANAGERS).exists():
+    """Projects whose reports ``user`` may read: their own; every project for managers (active
+    staff in the Managers group) and superusers."""
+    if user.is_superuser or is_manager(user):
         return Project.objects.all()
     return Project.objects.filter(owner=user)
 

@@ -45,7 +45,7 @@ from .approval import answer_decide
 from .exporting import FORMATS, export_lines
 from .importing import RowError, detect_format
 from .models import AggregationMethod, Assignment, Item, Project
-from .roles import MANAGERS, is_requester
+from .roles import is_manager, is_requester
 from .services import (
     ImportRejected,
     items_import,
@@ -62,10 +62,6 @@ TEXT_MAX = 20_000
 
 
 # --- Who may do what ------------------------------------------------------------------------------
-
-
-def is_manager(user) -> bool:
-    return user.is_active and user.is_staff and user.groups.filter(name=MANAGERS).exists()
 
 
 class RequesterAccess(BasePermission):

@@ -38,3 +38,9 @@ def groups_ensure(**_kwargs) -> None:
 
 def is_requester(user) -> bool:
     return user.is_active and user.is_staff and user.groups.filter(name=REQUESTERS).exists()
+
+
+def is_manager(user) -> bool:
+    """Reads every project's report and project (API, admin reports); active staff only, so that
+    clearing ``is_staff`` takes the access away even while the group membership stays."""
+    return user.is_active and user.is_staff and user.groups.filter(name=MANAGERS).exists()

@@ -97,6 +97,16 @@ def test_owner_and_managers_read_the_report_others_get_404(
     )
     client.force_login(worker.user)
     assert client.get(url).status_code == 302  # not staff: to the admin login
+    # A manager who is no longer staff (left, but still in the group) reads nothing, in the API
+    # either; before, the API went by the group alone.
+    api = APIClient()
+    api.force_authenticate(manager)
+    assert api.get(f"/api/v1/projects/{reported.pk}/report/").status_code == 200
+    manager.is_staff = False
+    manager.save()
+    assert api.get(f"/api/v1/projects/{reported.pk}/report/").status_code == 404
+    client.force_login(manager)
+    assert client.get(url).status_code == 302
 
 
 def test_report_csv_and_api(client, reported, requester, worker):
