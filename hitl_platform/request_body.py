@@ -1,8 +1,8 @@
-"""The size limit on API request bodies: one mixin for every API view, so that no endpoint reads
-a body larger than it has any use for (Django's own cap, ``DATA_UPLOAD_MAX_MEMORY_SIZE``, is sized
-for item imports)."""
+"""What the API accepts as a request body: a size limit, one mixin for every API view, so that no
+endpoint reads a body larger than it has any use for (Django's own cap,
+``DATA_UPLOAD_MAX_MEMORY_SIZE``, is sized for item imports); and JSON parsed without a 500."""
 
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 
 API_MAX_BODY = 1024 * 1024  # settings, a label, a reason: JSON bodies far below this
 
@@ -33,3 +33,15 @@ class BodyLimit:
                 f"The body is {content_length(request):,} bytes; the limit here is "
                 f"{self.max_body:,} bytes."
             )
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with JSON nested deeper than Python's recursion limit refused as bad
+    JSON (400) instead of ending in a ``RecursionError`` (500): 1 MB of ``[`` is valid enough to
+    reach it."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

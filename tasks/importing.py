@@ -156,6 +156,9 @@ def _jsonl_rows(text: str, result: ParseResult):
         except json.JSONDecodeError as exc:
             result.error(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
             continue
+        except RecursionError:
+            result.error(number, "invalid JSON (nested too deeply)")
+            continue
         if not isinstance(obj, dict):
             result.error(number, "each line must be a JSON object")
             continue

@@ -28,7 +28,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,7 +36,7 @@ from rest_framework.views import APIView
 from billing.services import bonus_pay, budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
-from hitl_platform.request_body import BodyLimit, PayloadTooLarge, content_length
+from hitl_platform.request_body import BodyLimit, JSONParser, PayloadTooLarge, content_length
 from workers.models import WorkerStanding
 from workers.services import standing_expert_set, standing_unblock
 

@@ -360,6 +360,39 @@ CASES = [
         "JSON parse error",
     ),
     (
+        "worker: JSON nested too deeply",
+        "worker",
+        "post",
+        "/api/v1/assignments/{lease}/submit/",
+        "raw",
+        b'{"label": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        "nested too deeply",
+    ),
+    (
+        "import: a JSON body nested too deeply",
+        "owner",
+        "post",
+        "{P}/{project}/items/import/",
+        "raw",
+        b'[{"external_id": "d1", "payload": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+        400,
+        "nested too deeply",
+    ),
+    (
+        "import: a JSON line nested too deeply",
+        "owner",
+        "post",
+        "{P}/{project}/items/import/?format=jsonl",
+        "raw-jsonl",
+        b'{"external_id": "d0"}\n{"external_id": "d1", "payload": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}\n",
+        400,
+        "line 2: invalid JSON (nested too deeply)",
+    ),
+    (
         "worker: a submit's body over 1 MB",
         "worker",
         "post",
