@@ -32,6 +32,11 @@ class TokenLoginApi(BodyLimit, ObtainAuthToken):
 
     throttle_classes = [FailedLoginThrottle]
 
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)  # a failed sign-in raises: 400
+        FailedLoginThrottle().success_record(request)
+        return response
+
 
 # --- Schema ---------------------------------------------------------------------------------------
 

@@ -3,10 +3,11 @@ API (``/api/v1/auth/token/``), the crowd's login page and the admin's.
 
 Every failure is counted where Django reports it: ``authenticate()`` sends ``user_login_failed``
 with the request, and the receiver below records it in ``FailedLoginThrottle``'s cache entry for
-the address. The token API asks that throttle before it checks a password (a 429 with
-Retry-After); the two login pages ask it in their form (``ThrottledLoginForm``) and say how long
-to wait. A correct sign-in never counts, so people and scripts that know their password are
-never slowed down.
+the address. Every door asks that throttle before it checks a password, which takes one of the
+address's attempts (so guesses sent in parallel each count): the token API (a 429 with
+Retry-After) and the two login pages, in their form (``ThrottledLoginForm``), which say how long
+to wait. A correct sign-in gives its attempt back, so people and scripts that know their
+password are never slowed down.
 """
 
 import math
@@ -38,7 +39,10 @@ class ThrottledLoginMixin:
                 code="throttled",
                 params={"wait": wait},
             )
-        return super().clean()
+        cleaned = super().clean()  # raises when the sign-in fails: its attempt stays counted
+        if self.request is not None:
+            throttle.success_record(self.request)
+        return cleaned
 
 
 class ThrottledLoginForm(ThrottledLoginMixin, AuthenticationForm):

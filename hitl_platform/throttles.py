@@ -5,6 +5,8 @@ counts on its own; production sets ``CACHE_URL`` to a shared cache (Redis) so th
 one limit for the whole site (see docs/api.md).
 """
 
+import contextlib
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
@@ -52,20 +54,45 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
         return key, self.duration - (now - window * self.duration)
 
     def allow_request(self, request, view):
+        """Take one of the address's attempts for this sign-in before its password is checked
+        (an atomic increment), or refuse when they are all taken. Sign-ins sent at the same
+        moment each take one, so a burst of guesses cannot all pass a count that only the
+        finished failures had raised; a sign-in that succeeds gives its attempt back
+        (``success_record``), so only failures use the limit up."""
         if self.rate is None:
             return True
         key, self.left = self._window(request)
-        return self.cache.get(key, 0) < self.num_requests
+        if self._take(key, self.left) > self.num_requests:
+            with contextlib.suppress(ValueError):  # refused: nothing was attempted
+                self.cache.decr(key)
+            return False
+        request._sign_in_attempt = key
+        return True
 
     def wait(self):
         return self.left
 
-    def failure_record(self, request) -> None:
-        if self.rate is None:
-            return
-        key, left = self._window(request)
+    def _take(self, key: str, left: float) -> int:
         self.cache.add(key, 0, int(left) + 1)
         try:
-            self.cache.incr(key)
-        except ValueError:  # expired between the two calls: this failure opens the next window
+            return self.cache.incr(key)
+        except ValueError:  # expired between the two calls: this attempt opens the next window
             self.cache.add(key, 1, int(self.duration) + 1)
+            return 1
+
+    def success_record(self, request) -> None:
+        """The sign-in this request attempted succeeded: its attempt is given back."""
+        key = getattr(request, "_sign_in_attempt", None)
+        if key is None:
+            return
+        request._sign_in_attempt = None
+        with contextlib.suppress(ValueError):  # its window is over: nothing to give back
+            self.cache.decr(key)
+
+    def failure_record(self, request) -> None:
+        """A sign-in failed. One that took an attempt first is counted already; a door that
+        did not ask (none of ours) is counted now."""
+        if self.rate is None or getattr(request, "_sign_in_attempt", None) is not None:
+            return
+        key, left = self._window(request)
+        self._take(key, left)

@@ -289,3 +289,52 @@ def test_a_made_up_forwarded_address_gets_no_fresh_count(rates, worker, settings
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     proxied = APIClient(HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.50")
     assert login(proxied, worker.user.username, PASSWORD).status_code == 200
+
+
+def test_guesses_sent_in_parallel_each_take_an_attempt(
+    rates, worker, transactional_db, live_server
+):
+    """Forty wrong passwords sent at once through a threaded server: at most the limit of them
+    is checked, however they interleave (before, each read the count before any failure was
+    recorded, and 38 of 40 were checked against a limit of 5)."""
+    import concurrent.futures  # noqa: PLC0415
+    import http.client  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    rates(login="5/min")
+    address = urlsplit(live_server.url)
+
+    def guess(n):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+        body = json.dumps({"username": worker.user.username, "password": f"guess-{n}"})
+        connection.request(
+            "POST", "/api/v1/auth/token/", body, {"Content-Type": "application/json"}
+        )
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert codes.count(400) <= 5 and codes.count(400) + codes.count(429) == 40, codes
+
+
+def test_a_successful_sign_in_gives_its_attempt_back(rates, worker):
+    """Attempts are taken before the password is checked: in flight, they count; a correct one
+    gives its attempt back, a wrong one keeps it."""
+    from django.test import RequestFactory  # noqa: PLC0415
+
+    from hitl_platform.throttles import FailedLoginThrottle  # noqa: PLC0415
+
+    rates(login="3/min")
+    factory = RequestFactory()
+    in_flight = [factory.post("/api/v1/auth/token/") for _ in range(5)]
+    allowed = [FailedLoginThrottle().allow_request(r, None) for r in in_flight]
+    assert allowed == [True, True, True, False, False]
+    FailedLoginThrottle().success_record(in_flight[0])
+    FailedLoginThrottle().success_record(in_flight[0])  # once only
+    assert FailedLoginThrottle().allow_request(factory.post("/"), None)
+    assert not FailedLoginThrottle().allow_request(factory.post("/"), None)
+    client = APIClient()
+    assert login(client, worker.user.username, PASSWORD).status_code == 429
