@@ -10,15 +10,12 @@ to wait. A correct sign-in gives its attempt back, so people and scripts that kn
 password are never slowed down.
 """
 
-import math
-
-from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from hitl_platform.throttles import FailedLoginThrottle
+from hitl_platform.throttles import FailedLoginThrottle, ThrottledFormMixin
 
 
 @receiver(user_login_failed, dispatch_uid="hitl_platform.failed_sign_in")
@@ -27,21 +24,17 @@ def failed_sign_in_counted(sender, credentials, request=None, **kwargs) -> None:
         FailedLoginThrottle().failure_record(request)
 
 
-class ThrottledLoginMixin:
-    """Refuse to check a password from an address over the failed sign-in limit."""
+class ThrottledLoginMixin(ThrottledFormMixin):
+    """Refuse to check a password from an address over the failed sign-in limit; a sign-in
+    that succeeds gives its attempt back."""
+
+    throttle_class = FailedLoginThrottle
+    throttled_message = "Too many failed sign-ins from your address. Try again in %(wait)s seconds."
 
     def clean(self):
-        throttle = FailedLoginThrottle()
-        if self.request is not None and not throttle.allow_request(self.request, None):
-            wait = max(1, math.ceil(throttle.wait() or 1))
-            raise forms.ValidationError(
-                "Too many failed sign-ins from your address. Try again in %(wait)s seconds.",
-                code="throttled",
-                params={"wait": wait},
-            )
-        cleaned = super().clean()  # raises when the sign-in fails: its attempt stays counted
+        cleaned = super().clean()  # raises when refused or the sign-in fails: the attempt counts
         if self.request is not None:
-            throttle.success_record(self.request)
+            FailedLoginThrottle().success_record(self.request)
         return cleaned
 
 

@@ -219,13 +219,16 @@ REST_FRAMEWORK = {
     # Proxies in front of the site that append to X-Forwarded-For (1 behind nginx). 0 ignores the
     # header: a client could write any address there and get a fresh throttle count each time.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
-    # Throttles (hitl_platform/api.py): failed token logins per client address, claims and
-    # submits per worker. Per-worker rates leave room for a fast labeler and for the benchmark
-    # (32 workers at ~5 cycles/s each); a script hammering the API gets 429 with Retry-After.
+    # Throttles (hitl_platform/throttles.py): failed sign-ins, sign-ups and password resets per
+    # client address; claims and submits per worker (API and browser alike). Per-worker rates
+    # leave room for a fast labeler and for the benchmark (32 workers at ~5 cycles/s each); a
+    # script hammering the API gets 429 with Retry-After.
     "DEFAULT_THROTTLE_RATES": {
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "claim": env.str("THROTTLE_CLAIM", default="600/min"),
         "submit": env.str("THROTTLE_SUBMIT", default="600/min"),
+        "signup": env.str("THROTTLE_SIGNUP", default="30/hour"),
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="10/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -1,4 +1,5 @@
-"""Throttles of the API and the login pages; their counts live in the default cache.
+"""Throttles of the API and of the browser's forms (sign-in, sign-up, password reset); their
+counts live in the default cache.
 
 The default ``LocMemCache`` is per process, so with several gunicorn workers each process
 counts on its own; production sets ``CACHE_URL`` to a shared cache (Redis) so that a limit is
@@ -6,7 +7,9 @@ one limit for the whole site (see docs/api.md).
 """
 
 import contextlib
+import math
 
+from django import forms
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
@@ -31,22 +34,19 @@ class SubmitThrottle(_SettingsRate, UserRateThrottle):
     scope = "submit"
 
 
-class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
-    """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
-    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
+class AddressAttemptThrottle(_SettingsRate, SimpleRateThrottle):
+    """Attempts per client address (rate ``scope``), counted in fixed windows with an atomic
+    counter: ``allow_request`` takes one of the address's attempts before the work is done, so
+    attempts sent at the same moment each count (a read-then-write history would let a burst
+    through on one count).
 
-    Only failures count: a script that logs in correctly is never slowed down, a password guesser
-    is stopped after a handful of tries. The address is ``REMOTE_ADDR``; behind ``NUM_PROXIES``
-    proxies (setting, default 0) it is the address the outermost of them saw, as DRF reads
-    ``X-Forwarded-For``; a header the client wrote itself is never trusted.
+    The address is ``REMOTE_ADDR``; behind ``NUM_PROXIES`` proxies (setting, default 0) it is the
+    address the outermost of them saw, as DRF reads ``X-Forwarded-For``; a header the client wrote
+    itself is never trusted.
     """
 
-    scope = "login"
-
     def _window(self, request) -> tuple[str, float]:
-        """The cache key of this address's current window, and the seconds the window has left.
-        Fixed windows with an atomic counter: guesses sent at the same moment each count (a
-        read-then-write history would let a burst overwrite itself and count once)."""
+        """The cache key of this address's current window, and the seconds the window has left."""
         now = self.timer()
         window = int(now // self.duration)
         ident = f"{self.get_ident(request)}:{window}"
@@ -54,11 +54,7 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
         return key, self.duration - (now - window * self.duration)
 
     def allow_request(self, request, view):
-        """Take one of the address's attempts for this sign-in before its password is checked
-        (an atomic increment), or refuse when they are all taken. Sign-ins sent at the same
-        moment each take one, so a burst of guesses cannot all pass a count that only the
-        finished failures had raised; a sign-in that succeeds gives its attempt back
-        (``success_record``), so only failures use the limit up."""
+        """Take one of the address's attempts, or refuse when they are all taken."""
         if self.rate is None:
             return True
         key, self.left = self._window(request)
@@ -66,7 +62,7 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
             with contextlib.suppress(ValueError):  # refused: nothing was attempted
                 self.cache.decr(key)
             return False
-        request._sign_in_attempt = key
+        request._attempt_keys = {**getattr(request, "_attempt_keys", {}), self.scope: key}
         return True
 
     def wait(self):
@@ -80,19 +76,67 @@ class FailedLoginThrottle(_SettingsRate, SimpleRateThrottle):
             self.cache.add(key, 1, int(self.duration) + 1)
             return 1
 
+    def _taken_by(self, request) -> str | None:
+        return getattr(request, "_attempt_keys", {}).get(self.scope)
+
+
+class FailedLoginThrottle(AddressAttemptThrottle):
+    """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
+    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
+
+    Every sign-in takes an attempt before its password is checked, so a burst of guesses cannot
+    all pass a count that only finished failures had raised; a sign-in that succeeds gives its
+    attempt back (``success_record``). So only failures use the limit up: a script that logs in
+    correctly is never slowed down, a password guesser is stopped after a handful of tries.
+    """
+
+    scope = "login"
+
     def success_record(self, request) -> None:
         """The sign-in this request attempted succeeded: its attempt is given back."""
-        key = getattr(request, "_sign_in_attempt", None)
+        key = self._taken_by(request)
         if key is None:
             return
-        request._sign_in_attempt = None
+        request._attempt_keys = {**request._attempt_keys, self.scope: None}
         with contextlib.suppress(ValueError):  # its window is over: nothing to give back
             self.cache.decr(key)
 
     def failure_record(self, request) -> None:
         """A sign-in failed. One that took an attempt first is counted already; a door that
         did not ask (none of ours) is counted now."""
-        if self.rate is None or getattr(request, "_sign_in_attempt", None) is not None:
+        if self.rate is None or self._taken_by(request) is not None:
             return
         key, left = self._window(request)
         self._take(key, left)
+
+
+class SignupThrottle(AddressAttemptThrottle):
+    """Sign-up forms sent per client address (rate ``signup``): accounts are free, and fake ones
+    are how a cheat gets past exams and control questions."""
+
+    scope = "signup"
+
+
+class PasswordResetThrottle(AddressAttemptThrottle):
+    """Password-reset requests per client address (rate ``password_reset``): each sends an
+    email, and nobody should be able to flood someone's mailbox from the reset page."""
+
+    scope = "password_reset"
+
+
+class ThrottledFormMixin:
+    """A form that takes an attempt of ``throttle_class`` (per client address) when it is
+    validated, and refuses with how long to wait when the address has used them all. The form
+    needs ``self.request``."""
+
+    throttle_class: type[AddressAttemptThrottle]
+    throttled_message = "Too many tries from your address. Try again in %(wait)s seconds."
+
+    def clean(self):
+        throttle = self.throttle_class()
+        if self.request is not None and not throttle.allow_request(self.request, None):
+            wait = max(1, math.ceil(throttle.wait() or 1))
+            raise forms.ValidationError(
+                self.throttled_message, code="throttled", params={"wait": wait}
+            )
+        return super().clean()

@@ -44,7 +44,7 @@ urlpatterns = [
     ),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PasswordResetView.as_view(
             template_name="workers/password_reset.html",
             email_template_name="workers/email/password_reset.txt",
             subject_template_name="workers/email/password_reset_subject.txt",

@@ -14,11 +14,13 @@ without JavaScript.
 
 from __future__ import annotations
 
+import math
 from contextlib import suppress
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -32,6 +34,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.selectors import worker_balances
 from hitl_platform.errors import ApplicationError, NotAllowed
+from hitl_platform.throttles import ClaimThrottle, SubmitThrottle
 from tasks.models import Assignment, Project
 from tasks.routing import (
     BudgetExhausted,
@@ -42,7 +45,7 @@ from tasks.routing import (
 )
 
 from .apis import standing_view
-from .forms import SignupForm
+from .forms import SignupForm, ThrottledPasswordResetForm
 from .models import Worker, WorkerStanding
 from .selectors import (
     projects_pay_rates,
@@ -86,7 +89,7 @@ def _not_a_worker(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("crowd:dashboard")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         worker = worker_create(
             username=form.cleaned_data["username"],
@@ -171,6 +174,14 @@ def task(request: HttpRequest, project_id: int) -> HttpResponse:
     if worker.lease_expires_at is not None and worker.lease_expires_at <= now:
         notices.append(EXPIRED_NOTICE)
     context = {"notices": notices, "now": now}
+    throttle = ClaimThrottle()  # the API's limit on claims, per worker: the page claims too
+    if not throttle.allow_request(request, None):
+        return _task_render(
+            request,
+            {**context, "state": "throttled", "wait": max(1, math.ceil(throttle.wait() or 1))},
+            project_id,
+            status=429,
+        )
     try:
         assignment = assignment_claim(worker=worker, project=Project(pk=project_id), now=now)
     except BudgetExhausted:
@@ -190,10 +201,14 @@ def task(request: HttpRequest, project_id: int) -> HttpResponse:
                     pk=assignment.pk
                 )
             context.update(_task_context(worker=worker, assignment=assignment, now=now))
+    return _task_render(request, context, project_id)
+
+
+def _task_render(request, context: dict, project_id: int, status: int = 200) -> HttpResponse:
     if "project" not in context:
         context["project"] = get_object_or_404(Project, pk=project_id)
     template = "workers/_task_panel.html" if request.htmx else "workers/task.html"
-    response = render(request, template, context)
+    response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -254,6 +269,15 @@ def _own_assignment(request: HttpRequest, assignment_id: int) -> Assignment:
 @require_POST
 def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _own_assignment(request, assignment_id)
+    throttle = SubmitThrottle()  # the API's limit on answers, per worker
+    if not throttle.allow_request(request, None):
+        wait = max(1, math.ceil(throttle.wait() or 1))
+        messages.error(
+            request,
+            f"You are answering faster than this site allows; that answer was not stored. "
+            f"Try again in {wait} seconds.",
+        )
+        return _to_task(assignment.project_id)
     try:
         answer_submit(
             assignment=assignment, worker=assignment.worker, label=request.POST.get("label", "")
@@ -275,3 +299,12 @@ def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     with suppress(LeaseNotLive):
         assignment_skip(assignment=assignment, worker=assignment.worker)
     return _to_task(assignment.project_id)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's, with reset requests per client address limited (``ThrottledPasswordResetForm``)."""
+
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}

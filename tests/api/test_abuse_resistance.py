@@ -3,9 +3,11 @@ repository, nothing a worker must not see in any response a worker gets."""
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -17,8 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def rates(settings):
-    """``rates(login=…, claim=…, submit=…)``: throttle rates for this test only."""
+def rates(settings, monkeypatch):
+    """``rates(login=…, claim=…, submit=…)``: throttle rates for this test only. The clock of the
+    per-address throttles stands still, so that no test's attempts straddle two windows."""
+    from hitl_platform.throttles import AddressAttemptThrottle  # noqa: PLC0415
+
+    now = time.time()
+    monkeypatch.setattr(AddressAttemptThrottle, "timer", lambda self: now)
 
     def set_rates(**overrides):
         rest = dict(settings.REST_FRAMEWORK)
@@ -70,6 +77,66 @@ def test_claims_and_submits_are_limited_per_worker(rates, worker, make_worker, l
     # Limits are per worker: someone else still works.
     other = token_client(make_worker("other-labeler").user)
     assert other.post(f"/api/v1/projects/{project.pk}/assignments/").status_code == 201
+
+
+def test_the_browser_pages_share_the_claim_and_submit_limits(rates, worker, live_project):
+    """A script driving the crowd pages with a session gets no more than the API would: the task
+    page (which claims) answers 429 and says how long to wait; a submit over the limit is not
+    stored and the page says so."""
+    from tasks.models import Assignment  # noqa: PLC0415
+
+    rates(claim="3/min", submit="2/min")
+    project = live_project(tasks=10)
+    page = Client()
+    page.force_login(worker.user)
+    task_url = f"/crowd/projects/{project.pk}/task/"
+    stored = []
+    for _ in range(3):
+        assert page.get(task_url).status_code == 200
+        lease = Assignment.objects.get(worker=worker, status="leased")
+        page.post(f"/crowd/assignments/{lease.pk}/submit/", {"label": "pos"})
+        stored.append(Assignment.objects.get(pk=lease.pk).status)
+    assert stored == ["submitted", "submitted", "leased"]  # the third answer was over the limit
+    refused = page.get(task_url)
+    assert refused.status_code == 429
+    assert re.search(r"Try again in \d+ seconds?\.", refused.content.decode())
+    assert "faster than this site allows; that answer was not stored" in refused.content.decode()
+    # The API counts the same claims: this worker is over the limit there too.
+    assert (
+        token_client(worker.user).post(f"/api/v1/projects/{project.pk}/assignments/").status_code
+        == 429
+    )
+
+
+def test_sign_ups_and_password_resets_are_limited_per_address(rates, worker, mailoutbox):
+    rates(signup="2/hour", password_reset="2/hour")
+    page = Client()
+    for n in range(2):
+        created = page.post(
+            "/crowd/signup/",
+            {"username": f"new-{n}", "password1": PASSWORD, "password2": PASSWORD},
+        )
+        assert created.status_code == 302, created.content.decode()[:500]
+        page.logout()
+    refused = page.post(
+        "/crowd/signup/", {"username": "new-2", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert refused.status_code == 200
+    assert "Too many sign-ups from your address" in refused.content.decode()
+    assert not get_user_model().objects.filter(username="new-2").exists()
+
+    worker.user.email = "wendy@example.com"
+    worker.user.save()
+    for _ in range(5):
+        page.post("/crowd/password-reset/", {"email": "wendy@example.com"})
+    assert len(mailoutbox) == 2
+    refused = page.post("/crowd/password-reset/", {"email": "wendy@example.com"})
+    assert "Too many reset requests from your address" in refused.content.decode()
+    elsewhere = Client(REMOTE_ADDR="10.0.0.7")
+    assert (
+        elsewhere.post("/crowd/password-reset/", {"email": "wendy@example.com"}).status_code == 302
+    )
+    assert len(mailoutbox) == 3
 
 
 def test_default_rates_leave_room_for_a_fast_labeler(worker, live_project):
