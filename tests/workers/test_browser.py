@@ -199,3 +199,25 @@ def test_a_guesser_is_told_to_wait_after_too_many_failed_sign_ins(page, make_wor
     page.screenshot(path=str(SHOTS / "login-throttled.png"))
     assert page.url.endswith("/crowd/login/")
     assert "Too many failed sign-ins from your address" in page.locator("form").inner_text()
+
+
+def test_a_worker_faster_than_the_claim_limit_is_told_how_long_to_wait(
+    page, live_project, make_worker, settings
+):
+    """The task page answers 429 over the per-worker claim limit; the panel (swapped by htmx
+    like any other) says so and how long to wait, instead of a generic server error."""
+    rest = dict(settings.REST_FRAMEWORK)
+    rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], "claim": "2/min"}
+    settings.REST_FRAMEWORK = rest
+    project = live_project(tasks=6)
+    worker = make_worker()
+    browser_login(page, worker)
+    page.goto(f"{page.base_url}/crowd/projects/{project.pk}/task/")  # claim 1
+    press_and_wait(page, "1")  # the answer, then claim 2
+    page.keyboard.press("1")  # the answer, then claim 3: over the limit
+    page.wait_for_selector("#task-panel[data-state='throttled']")
+    panel = page.locator("#task-panel").inner_text()
+    page.screenshot(path=str(SHOTS / "task-throttled.png"))
+    assert "Slow down a little" in panel and "Try again in" in panel
+    assert "Something went wrong" not in page.content()
+    assert Assignment.objects.filter(worker=worker, status="submitted").count() == 2
