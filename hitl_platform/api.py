@@ -4,12 +4,13 @@ throttles are in ``hitl_platform.throttles``)."""
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hitl_platform.errors import ApplicationError
-from hitl_platform.request_body import BodyLimit
+from hitl_platform.request_body import BodyLimit, JSONParser
 from hitl_platform.throttles import ClaimThrottle, FailedLoginThrottle, SubmitThrottle
 from reports import views as report_views
 from tasks import apis as task_apis
@@ -27,10 +28,12 @@ def exception_handler(exc, context):
 
 
 class TokenLoginApi(BodyLimit, ObtainAuthToken):
-    """``POST {username, password}`` → ``{token}``; failed attempts are throttled per address
-    (counted by ``hitl_platform.logins`` from Django's ``user_login_failed``)."""
+    """``POST {username, password}`` → ``{token}``; failed sign-ins are limited per address
+    (``FailedLoginThrottle``: each sign-in takes an attempt, a correct one gives it back)."""
 
     throttle_classes = [FailedLoginThrottle]
+    # ObtainAuthToken names DRF's parsers itself: ours, so that JSON nested too deeply is a 400
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)  # a failed sign-in raises: 400

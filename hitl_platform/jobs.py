@@ -20,12 +20,14 @@ logger = logging.getLogger("hitl_platform.jobs")
 BROKER_BACKOFF_SECONDS = 15.0
 
 # Every job retries on a database that went away (a restart, a failover, a dropped connection),
-# three times with backoff from 10 s; every job is safe to run again. Other errors are not
-# retried: the periodic pass runs the job again.
+# three times, after 10, 20 and 40 s (no jitter: Celery's default would let every retry come at
+# once); every job is safe to run again. Other errors are not retried: the periodic pass runs
+# the job again.
 RETRY_ON_DATABASE_ERROR = {
     "autoretry_for": (OperationalError, InterfaceError),
     "max_retries": 3,
     "retry_backoff": 10,
+    "retry_jitter": False,
 }
 _broker_down_until = 0.0  # time.monotonic() before which this process does not try the broker
 

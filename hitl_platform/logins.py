@@ -1,13 +1,12 @@
 """One limit on failed sign-ins per client address, whichever door they come through: the token
 API (``/api/v1/auth/token/``), the crowd's login page and the admin's.
 
-Every failure is counted where Django reports it: ``authenticate()`` sends ``user_login_failed``
-with the request, and the receiver below records it in ``FailedLoginThrottle``'s cache entry for
-the address. Every door asks that throttle before it checks a password, which takes one of the
+Every door asks ``FailedLoginThrottle`` before it checks a password, which takes one of the
 address's attempts (so guesses sent in parallel each count): the token API (a 429 with
 Retry-After) and the two login pages, in their form (``ThrottledLoginForm``), which say how long
 to wait. A correct sign-in gives its attempt back, so people and scripts that know their
-password are never slowed down.
+password are never slowed down. The receiver of Django's ``user_login_failed`` below counts a
+failure only from a door that took no attempt first (a future one that forgot to ask).
 """
 
 from django.contrib.admin.forms import AdminAuthenticationForm

@@ -58,7 +58,7 @@ class AddressAttemptThrottle(_SettingsRate, SimpleRateThrottle):
         if self.rate is None:
             return True
         key, self.left = self._window(request)
-        if self._take(key, self.left) > self.num_requests:
+        if self._take(key) > self.num_requests:
             with contextlib.suppress(ValueError):  # refused: nothing was attempted
                 self.cache.decr(key)
             return False
@@ -68,11 +68,13 @@ class AddressAttemptThrottle(_SettingsRate, SimpleRateThrottle):
     def wait(self):
         return self.left
 
-    def _take(self, key: str, left: float) -> int:
-        self.cache.add(key, 0, int(left) + 1)
+    def _take(self, key: str) -> int:
+        # The window is in the key; the entry lives a whole window, so that it cannot expire
+        # while its window is still current (one clock for the key, the cache's for expiry).
+        self.cache.add(key, 0, int(self.duration) + 1)
         try:
             return self.cache.incr(key)
-        except ValueError:  # expired between the two calls: this attempt opens the next window
+        except ValueError:  # evicted between the two calls: count from this attempt
             self.cache.add(key, 1, int(self.duration) + 1)
             return 1
 
@@ -106,8 +108,7 @@ class FailedLoginThrottle(AddressAttemptThrottle):
         did not ask (none of ours) is counted now."""
         if self.rate is None or self._taken_by(request) is not None:
             return
-        key, left = self._window(request)
-        self._take(key, left)
+        self._take(self._window(request)[0])
 
 
 class SignupThrottle(AddressAttemptThrottle):

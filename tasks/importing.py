@@ -22,6 +22,23 @@ RESERVED = ("external_id", "gold_label", "audit_label")
 MAX_ERRORS = 1000
 MAX_EXTERNAL_ID = 255
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_PAYLOAD_DEPTH = 32  # nesting of an item's fields: far more than any labeling task needs
+
+
+def nesting_depth(value) -> int:
+    """How deeply lists and objects nest in a JSON value (a scalar is 0), counted without
+    recursion: a value nested too deeply for Python's own recursion is measured too."""
+    depth, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            depth = max(depth, level)
+            continue
+        depth = max(depth, level + 1)
+        stack.extend((child, level + 1) for child in node)
+    return depth
 
 
 @dataclass(frozen=True)
@@ -219,6 +236,9 @@ def _check_rows(rows, result: ParseResult, *, labels: list[str], existing_ids: s
             continue
         if gold and audit:
             result.error(line, "an item has a gold label or an audit label, not both")
+            continue
+        if nesting_depth(payload) > MAX_PAYLOAD_DEPTH:
+            result.error(line, f"item nested deeper than {MAX_PAYLOAD_DEPTH} levels")
             continue
         if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_PAYLOAD_BYTES:
             result.error(line, f"item larger than {MAX_PAYLOAD_BYTES // 1024} KB")

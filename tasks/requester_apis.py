@@ -43,7 +43,7 @@ from workers.services import standing_expert_set, standing_unblock
 from .apis import ErrorOutput
 from .approval import answer_decide
 from .exporting import FORMATS, export_lines
-from .importing import RowError, detect_format
+from .importing import MAX_PAYLOAD_DEPTH, RowError, detect_format, nesting_depth
 from .models import AggregationMethod, Assignment, Item, Project
 from .roles import is_manager, is_requester
 from .services import (
@@ -435,6 +435,11 @@ def _import_body(request) -> tuple[bytes, str]:
                 '[{"external_id": "a1", "gold_label": "", "payload": {…}}, …].'
             )
         # One item per line: "line N" in an error is the N-th element of the list.
+        for number, row in enumerate(rows, start=1):
+            if nesting_depth(row) > MAX_PAYLOAD_DEPTH + 1:  # the item's object holds its payload
+                raise ApplicationError(
+                    f"line {number}: item nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+                )
         lines = [json.dumps(row, ensure_ascii=False) for row in rows]
         return "\n".join(lines).encode(), "jsonl"
     if content_type in RAW_TYPES:

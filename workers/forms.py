@@ -8,8 +8,8 @@ from hitl_platform.throttles import PasswordResetThrottle, SignupThrottle, Throt
 
 class SignupForm(ThrottledFormMixin, UserCreationForm):
     """Username and password, checked by Django's user model and password validators (similarity
-        to the username, length, common passwords, all digits). ``save()`` is not used: the view
-        creates the account with ``workers.services.worker_create``. Sign-ups per client address
+    to the username, length, common passwords, all digits). ``save()`` is not used: the view
+    creates the account with ``workers.services.worker_create``. Sign-ups per client address
     are limited (``SignupThrottle``)."""
 
     throttle_class = SignupThrottle

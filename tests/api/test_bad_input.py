@@ -393,6 +393,39 @@ CASES = [
         "line 2: invalid JSON (nested too deeply)",
     ),
     (
+        "import: a JSON body whose item nests 900 levels (parses, but no database takes it)",
+        "owner",
+        "post",
+        "{P}/{project}/items/import/",
+        "raw",
+        b'[{"external_id": "d0"}, {"external_id": "d1", "payload": {"a": '
+        + b"[" * 900
+        + b"]" * 900
+        + b"}}]",
+        400,
+        "line 2: item nested deeper than 32 levels",
+    ),
+    (
+        "import: a JSON line whose item nests 40 levels",
+        "owner",
+        "post",
+        "{P}/{project}/items/import/?format=jsonl",
+        "raw-jsonl",
+        b'{"external_id": "d1", "payload": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}\n",
+        400,
+        "line 1: item nested deeper than 32 levels",
+    ),
+    (
+        "token login: JSON nested too deeply",
+        "anonymous",
+        "post",
+        "/api/v1/auth/token/",
+        "raw",
+        b'{"username": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        "nested too deeply",
+    ),
+    (
         "worker: a submit's body over 1 MB",
         "worker",
         "post",

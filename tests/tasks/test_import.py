@@ -229,3 +229,14 @@ def test_an_import_killed_halfway_leaves_nothing_and_a_rerun_imports_everything_
     monkeypatch.undo()
     assert items_import(project=project, data=rows.encode(), fmt="csv") == 5000
     assert Item.objects.filter(project=project).values("external_id").distinct().count() == 5000
+
+
+def test_nesting_depth_is_measured_without_recursion():
+    from tasks.importing import nesting_depth  # noqa: PLC0415
+
+    assert nesting_depth("text") == 0
+    assert nesting_depth({"text": "a", "tags": ["x", {"y": [1]}]}) == 4
+    deep: list = []
+    for _ in range(100_000):  # far past Python's recursion limit
+        deep = [deep]
+    assert nesting_depth({"a": deep}) == 100_002
