@@ -11,7 +11,8 @@ refits; then 32 simulated workers run claim-then-submit cycles through the REST 
 time. Afterwards it checks, in the database: no item over its maximum overlap, no worker twice on
 an item, every accepted submit stored exactly once, item counters equal to the rows, reserved money
 equal to what live leases and unpaid answers hold, and spent + reserved within the budget.
-It also measures the ceiling of this stack: requests per second of ``/readyz`` (one query).
+It also measures the ceiling of this stack: requests per second of ``/readyz`` (one query), and
+reports cycles per second ÷ that ceiling, to compare runs made while the machine was faster or slower.
 
 Two runs on one machine must not share a database, port or broker: set ``BENCH_DB``,
 ``BENCH_PORT`` and ``BENCH_REDIS`` (the run stops if its port is already taken).
@@ -368,15 +369,16 @@ def main() -> None:
         return
     rows = [run_size(n, args.seconds, args.workers) for n in args.items]
     print(
-        "| items | claim+submit cycles/s | p50 | p99 | requests | 5xx | /readyz ceiling | answers stored | violations |"
+        "| items | claim+submit cycles/s | p50 | p99 | requests | 5xx | /readyz ceiling "
+        "| cycles ÷ ceiling | answers stored | violations |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         bad = {k: v for k, v in r["violations"].items() if v not in (0, "0", "0.0000", False)}
         print(
             f"| {r['items']:,} | {r['cycles_per_s']:.0f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | "
-            f"{r['requests']:,} | {r['server_errors']} | {r['ceiling_rps']:.0f} req/s | {r['answers']:,} | "
-            f"{bad or 'none'} |"
+            f"{r['requests']:,} | {r['server_errors']} | {r['ceiling_rps']:.0f} req/s | "
+            f"{r['cycles_per_s'] / r['ceiling_rps']:.3f} | {r['answers']:,} | {bad or 'none'} |"
         )
     if len(rows) > 1:
         print(
