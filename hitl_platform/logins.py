@@ -28,7 +28,7 @@ class ThrottledLoginMixin(ThrottledFormMixin):
     that succeeds gives its attempt back."""
 
     throttle_class = FailedLoginThrottle
-    throttled_message = "Too many failed sign-ins from your address. Try again in %(wait)s seconds."
+    throttled_message = "Too many failed sign-ins from your address. Try again in %(wait)s."
 
     def clean(self):
         cleaned = super().clean()  # raises when refused or the sign-in fails: the attempt counts

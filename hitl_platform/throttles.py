@@ -125,19 +125,38 @@ class PasswordResetThrottle(AddressAttemptThrottle):
     scope = "password_reset"
 
 
+def wait_text(seconds: float) -> str:
+    """“45 seconds”, or “24 minutes” from two minutes on: how long to wait, as people say it."""
+    seconds = max(1, math.ceil(seconds or 1))
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
 class ThrottledFormMixin:
     """A form that takes an attempt of ``throttle_class`` (per client address) when it is
-    validated, and refuses with how long to wait when the address has used them all. The form
-    needs ``self.request``."""
+    validated, and refuses with how long to wait when the address has used them all. With
+    ``count_invalid`` false, a form whose fields have errors takes no attempt (someone fixing a
+    typo is not held back; nothing was created or sent). The form needs ``self.request``."""
 
     throttle_class: type[AddressAttemptThrottle]
-    throttled_message = "Too many tries from your address. Try again in %(wait)s seconds."
+    throttled_message = "Too many tries from your address. Try again in %(wait)s."
+    count_invalid = True
 
     def clean(self):
+        if self.count_invalid:  # before the form's own checks (a sign-in: before the password's)
+            self._take_attempt()
+            return super().clean()
+        cleaned = super().clean()
+        if not self.errors:
+            self._take_attempt()
+        return cleaned
+
+    def _take_attempt(self) -> None:
         throttle = self.throttle_class()
         if self.request is not None and not throttle.allow_request(self.request, None):
-            wait = max(1, math.ceil(throttle.wait() or 1))
             raise forms.ValidationError(
-                self.throttled_message, code="throttled", params={"wait": wait}
+                self.throttled_message,
+                code="throttled",
+                params={"wait": wait_text(throttle.wait())},
             )
-        return super().clean()

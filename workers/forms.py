@@ -10,10 +10,11 @@ class SignupForm(ThrottledFormMixin, UserCreationForm):
     """Username and password, checked by Django's user model and password validators (similarity
     to the username, length, common passwords, all digits). ``save()`` is not used: the view
     creates the account with ``workers.services.worker_create``. Sign-ups per client address
-    are limited (``SignupThrottle``)."""
+    are limited (``SignupThrottle``); a form with errors takes no attempt."""
 
     throttle_class = SignupThrottle
-    throttled_message = "Too many sign-ups from your address. Try again in %(wait)s seconds."
+    throttled_message = "Too many sign-ups from your address. Try again in %(wait)s."
+    count_invalid = False
 
     email = forms.EmailField(
         required=False,
@@ -36,7 +37,8 @@ class ThrottledPasswordResetForm(ThrottledFormMixin, PasswordResetForm):
     (``PasswordResetThrottle``): each request sends an email."""
 
     throttle_class = PasswordResetThrottle
-    throttled_message = "Too many reset requests from your address. Try again in %(wait)s seconds."
+    throttled_message = "Too many reset requests from your address. Try again in %(wait)s."
+    count_invalid = False
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -14,7 +14,6 @@ without JavaScript.
 
 from __future__ import annotations
 
-import math
 from contextlib import suppress
 from functools import wraps
 
@@ -34,7 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.selectors import worker_balances
 from hitl_platform.errors import ApplicationError, NotAllowed
-from hitl_platform.throttles import ClaimThrottle, SubmitThrottle
+from hitl_platform.throttles import ClaimThrottle, SubmitThrottle, wait_text
 from tasks.models import Assignment, Project
 from tasks.routing import (
     BudgetExhausted,
@@ -178,7 +177,7 @@ def task(request: HttpRequest, project_id: int) -> HttpResponse:
     if not throttle.allow_request(request, None):
         return _task_render(
             request,
-            {**context, "state": "throttled", "wait": max(1, math.ceil(throttle.wait() or 1))},
+            {**context, "state": "throttled", "wait": wait_text(throttle.wait())},
             project_id,
             status=429,
         )
@@ -271,11 +270,10 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _own_assignment(request, assignment_id)
     throttle = SubmitThrottle()  # the API's limit on answers, per worker
     if not throttle.allow_request(request, None):
-        wait = max(1, math.ceil(throttle.wait() or 1))
         messages.error(
             request,
             f"You are answering faster than this site allows; that answer was not stored. "
-            f"Try again in {wait} seconds.",
+            f"Try again in {wait_text(throttle.wait())}.",
         )
         return _to_task(assignment.project_id)
     try:
