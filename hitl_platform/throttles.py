@@ -84,7 +84,7 @@ class AddressAttemptThrottle(_SettingsRate, SimpleRateThrottle):
 
 class FailedLoginThrottle(AddressAttemptThrottle):
     """Failed sign-ins per client address (rate ``login``), at every door: the token API and the
-    crowd's and the admin's login pages (``hitl_platform.logins`` counts them).
+    crowd's and the admin's login pages (which ask it in ``hitl_platform.logins``).
 
     Every sign-in takes an attempt before its password is checked, so a burst of guesses cannot
     all pass a count that only finished failures had raised; a sign-in that succeeds gives its
@@ -112,8 +112,8 @@ class FailedLoginThrottle(AddressAttemptThrottle):
 
 
 class SignupThrottle(AddressAttemptThrottle):
-    """Sign-up forms sent per client address (rate ``signup``): accounts are free, and fake ones
-    are how a cheat gets past exams and control questions."""
+    """Sign-ups per client address (rate ``signup``): accounts are free, and fake ones are how a
+    cheat gets past exams and control questions."""
 
     scope = "signup"
 
