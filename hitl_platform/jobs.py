@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError, transaction
 logger = logging.getLogger("hitl_platform.jobs")
 
 BROKER_BACKOFF_SECONDS = 15.0
+_broker_down_until = 0.0  # time.monotonic() before which this process does not try the broker
 
 # Every job retries on a database that went away (a restart, a failover, a dropped connection),
 # three times, after 10, 20 and 40 s (no jitter: Celery's default would let every retry come at
@@ -29,7 +30,6 @@ RETRY_ON_DATABASE_ERROR = {
     "retry_backoff": 10,
     "retry_jitter": False,
 }
-_broker_down_until = 0.0  # time.monotonic() before which this process does not try the broker
 
 
 def enqueue(job, *args) -> bool:
