@@ -1,5 +1,6 @@
 """One limit on failed sign-ins per client address, whichever door they come through: the token
-API (``/api/v1/auth/token/``), the crowd's login page and the admin's.
+API (``/api/v1/auth/token/``), the crowd's login page and the admin's, and the old password that
+the crowd's password change asks for.
 
 Every door asks ``FailedLoginThrottle`` before it checks a password, which takes one of the
 address's attempts (so guesses sent in parallel each count): the token API (a 429 with
@@ -9,12 +10,13 @@ password are never slowed down. The receiver of Django's ``user_login_failed`` b
 failure only from a door that took no attempt first (a future one that forgot to ask).
 """
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from hitl_platform.throttles import FailedLoginThrottle, ThrottledFormMixin
+from hitl_platform.throttles import FailedLoginThrottle, ThrottledFormMixin, wait_text
 
 
 @receiver(user_login_failed, dispatch_uid="hitl_platform.failed_sign_in")
@@ -35,6 +37,28 @@ class ThrottledLoginMixin(ThrottledFormMixin):
         if self.request is not None:
             FailedLoginThrottle().success_record(self.request)
         return cleaned
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password's check counted like a sign-in: someone
+    holding a worker's session cannot guess the password itself faster than at the doors."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        throttle = FailedLoginThrottle()
+        if self.request is not None and not throttle.allow_request(self.request, None):
+            raise forms.ValidationError(
+                ThrottledLoginMixin.throttled_message,
+                code="throttled",
+                params={"wait": wait_text(throttle.wait())},
+            )
+        old_password = super().clean_old_password()  # raises when wrong: the attempt counts
+        if self.request is not None:
+            throttle.success_record(self.request)
+        return old_password
 
 
 class ThrottledLoginForm(ThrottledLoginMixin, AuthenticationForm):

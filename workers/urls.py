@@ -29,7 +29,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password/",
-        auth_views.PasswordChangeView.as_view(
+        views.PasswordChangeView.as_view(
             template_name="workers/password_change.html",
             success_url=reverse_lazy("crowd:password_change_done"),
         ),

@@ -33,6 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.selectors import worker_balances
 from hitl_platform.errors import ApplicationError, NotAllowed
+from hitl_platform.logins import ThrottledPasswordChangeForm
 from hitl_platform.throttles import ClaimThrottle, SubmitThrottle, wait_text
 from tasks.models import Assignment, Project
 from tasks.routing import (
@@ -297,6 +298,16 @@ def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     with suppress(LeaseNotLive):
         assignment_skip(assignment=assignment, worker=assignment.worker)
     return _to_task(assignment.project_id)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's, with the old password's check counted like a sign-in
+    (``ThrottledPasswordChangeForm``)."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -421,3 +421,25 @@ def test_a_successful_sign_in_gives_its_attempt_back(rates, worker):
     assert not FailedLoginThrottle().allow_request(factory.post("/"), None)
     client = APIClient()
     assert login(client, worker.user.username, PASSWORD).status_code == 429
+
+
+def test_the_old_password_of_a_password_change_counts_like_a_sign_in(rates, worker):
+    """Someone holding a worker's session cannot guess the password itself at the change form
+    faster than at the sign-in doors: the same count per address."""
+    rates(login="3/min")
+    page = Client()
+    page.force_login(worker.user)
+    change = {"new_password1": "amber-kettle-meadow-77", "new_password2": "amber-kettle-meadow-77"}
+    for n in range(2):
+        wrong = page.post("/crowd/password/", {"old_password": f"guess-{n}", **change})
+        assert wrong.status_code == 200 and "incorrect" in wrong.content.decode()
+    assert login(APIClient(), worker.user.username, "guess-api").status_code == 400
+    refused = page.post("/crowd/password/", {"old_password": PASSWORD, **change})
+    assert refused.status_code == 200
+    assert "Too many failed sign-ins from your address" in refused.content.decode()
+    worker.user.refresh_from_db()
+    assert worker.user.check_password(PASSWORD)  # unchanged
+    elsewhere = Client(REMOTE_ADDR="10.0.0.7")  # the right password, from elsewhere, is fine
+    elsewhere.force_login(worker.user)
+    done = elsewhere.post("/crowd/password/", {"old_password": PASSWORD, **change})
+    assert done.status_code == 302
