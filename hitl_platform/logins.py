@@ -10,13 +10,12 @@ password are never slowed down. The receiver of Django's ``user_login_failed`` b
 failure only from a door that took no attempt first (a future one that forgot to ask).
 """
 
-from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from hitl_platform.throttles import FailedLoginThrottle, ThrottledFormMixin, wait_text
+from hitl_platform.throttles import FailedLoginThrottle, take_attempt
 
 
 @receiver(user_login_failed, dispatch_uid="hitl_platform.failed_sign_in")
@@ -25,18 +24,26 @@ def failed_sign_in_counted(sender, credentials, request=None, **kwargs) -> None:
         FailedLoginThrottle().failure_record(request)
 
 
-class ThrottledLoginMixin(ThrottledFormMixin):
+THROTTLED = "Too many failed sign-ins from your address. Try again in %(wait)s."
+
+
+def _password_checked(request, check):
+    """Take one of the address's sign-in attempts, then ``check()`` the password: it raises when
+    the password is wrong, and the attempt stays counted; a right one gives it back."""
+    throttle = FailedLoginThrottle()
+    take_attempt(throttle, request, THROTTLED)
+    result = check()
+    if request is not None:
+        throttle.success_record(request)
+    return result
+
+
+class ThrottledLoginMixin:
     """Refuse to check a password from an address over the failed sign-in limit; a sign-in
     that succeeds gives its attempt back."""
 
-    throttle_class = FailedLoginThrottle
-    throttled_message = "Too many failed sign-ins from your address. Try again in %(wait)s."
-
     def clean(self):
-        cleaned = super().clean()  # raises when refused or the sign-in fails: the attempt counts
-        if self.request is not None:
-            FailedLoginThrottle().success_record(self.request)
-        return cleaned
+        return _password_checked(self.request, super().clean)
 
 
 class ThrottledPasswordChangeForm(PasswordChangeForm):
@@ -48,17 +55,7 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         self.request = request
 
     def clean_old_password(self):
-        throttle = FailedLoginThrottle()
-        if self.request is not None and not throttle.allow_request(self.request, None):
-            raise forms.ValidationError(
-                ThrottledLoginMixin.throttled_message,
-                code="throttled",
-                params={"wait": wait_text(throttle.wait())},
-            )
-        old_password = super().clean_old_password()  # raises when wrong: the attempt counts
-        if self.request is not None:
-            throttle.success_record(self.request)
-        return old_password
+        return _password_checked(self.request, super().clean_old_password)
 
 
 class ThrottledLoginForm(ThrottledLoginMixin, AuthenticationForm):

@@ -144,7 +144,7 @@ class ThrottledFormMixin:
     count_invalid = True
 
     def clean(self):
-        if self.count_invalid:  # before the form's own checks (a sign-in: before the password's)
+        if self.count_invalid:  # before the form's own checks
             self._take_attempt()
             return super().clean()
         cleaned = super().clean()
@@ -153,10 +153,13 @@ class ThrottledFormMixin:
         return cleaned
 
     def _take_attempt(self) -> None:
-        throttle = self.throttle_class()
-        if self.request is not None and not throttle.allow_request(self.request, None):
-            raise forms.ValidationError(
-                self.throttled_message,
-                code="throttled",
-                params={"wait": wait_text(throttle.wait())},
-            )
+        take_attempt(self.throttle_class(), self.request, self.throttled_message)
+
+
+def take_attempt(throttle: AddressAttemptThrottle, request, message: str) -> None:
+    """Take one of the address's attempts for a form, or refuse it with ``message`` (a
+    ``%(wait)s`` in it says how long to wait). No request (a form built in code): no limit."""
+    if request is not None and not throttle.allow_request(request, None):
+        raise forms.ValidationError(
+            message, code="throttled", params={"wait": wait_text(throttle.wait())}
+        )
