@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from tasks.routing import (
     assignment_claim,
     assignment_skip,
     assignments_expire,
+    draws_from,
 )
 from tasks.services import items_import, project_create, project_publish
 from workers.models import Worker
@@ -265,7 +267,8 @@ def simulate(
     celery_app.conf.task_always_eager = True  # jobs run here, on the simulation's data
     try:
         run, crowd, workers = setup(dataset, config)
-        _Loop(run, crowd, workers, progress, progress_every).go()
+        with draws_from(random.Random(config.seed)):  # control questions: the same for a seed
+            _Loop(run, crowd, workers, progress, progress_every).go()
     finally:
         celery_app.conf.task_always_eager = eager
     run.wall_seconds = time.perf_counter() - started

@@ -15,7 +15,8 @@ PostgreSQL (``_async_commit``), and a submit does not take it at all in the answ
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,7 +44,22 @@ from workers.services import standing_block
 
 from .models import Assignment, Item, Project
 
-_random = random.SystemRandom()
+# Whether a claim is a control question, and which one: unpredictable for workers (the OS's
+# randomness), or a seeded generator while ``draws_from`` is in force.
+_random: random.Random = random.SystemRandom()
+
+
+@contextmanager
+def draws_from(rng: random.Random) -> Iterator[None]:
+    """Draw the control-question roll and the control question itself from ``rng`` inside the
+    block (the simulator: a run is the same for its seed). For one thread; the platform itself
+    never uses it."""
+    global _random  # noqa: PLW0603 (a deliberate, scoped swap)
+    saved, _random = _random, rng
+    try:
+        yield
+    finally:
+        _random = saved
 
 
 class BudgetExhausted(Conflict):
@@ -176,13 +192,15 @@ def _unanswered_by(worker: Worker):
 
 
 def _pick_gold(*, project: Project, worker: Worker) -> Item | None:
-    return (
+    """A control question the worker has not answered, drawn at random (``_random``)."""
+    ids = list(
         Item.objects.filter(project=project)
         .exclude(gold_label="")
         .filter(_unanswered_by(worker))
-        .order_by("?")
-        .first()
+        .order_by("id")
+        .values_list("id", flat=True)
     )
+    return Item.objects.get(pk=_random.choice(ids)) if ids else None
 
 
 def _pick_review(*, project: Project, worker: Worker) -> Item | None:

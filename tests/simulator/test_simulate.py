@@ -214,3 +214,23 @@ def test_a_folder_that_is_not_a_dataset_is_a_one_line_error(db, tmp_path):
         with pytest.raises(CommandError, match=message) as exc:
             call_command("simulate", "--dataset", str(folder), "--quiet")
         assert "\n" not in str(exc.value)
+
+
+def test_a_run_with_control_questions_is_the_same_for_its_seed(db):
+    """Which claims are control questions, and which ones, is drawn from the run's seed: two
+    runs of one seed buy the same answers (the platform itself draws them unpredictably)."""
+    bluebirds = load_dataset(DATA / "bluebirds")
+
+    def answers(seed):
+        run = simulate(bluebirds, SimulationConfig(gold_share=0.3, max_tasks=40, seed=seed))
+        prefix = f"sim{run.project.pk}-"
+        rows = (
+            Assignment.objects.filter(project=run.project, status__in=Assignment.ANSWERED)
+            .order_by("submitted_at", "pk")
+            .values_list("worker__user__username", "item__external_id", "kind", "label")
+        )
+        return [(worker.removeprefix(prefix), *rest) for worker, *rest in rows]
+
+    first, second = answers(5), answers(5)
+    assert sum(kind == Assignment.Kind.GOLD for _, _, kind, _ in first) >= 10
+    assert first == second
