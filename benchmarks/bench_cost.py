@@ -2,23 +2,27 @@
 
     python benchmarks/bench_cost.py                       # every dataset in benchmarks/data
     python benchmarks/bench_cost.py --datasets rte dog --jobs 2
+    python benchmarks/bench_cost.py --gold-share 0        # no control questions at all
 
 For each shared dataset (real crowd answers with gold):
-- fixed overlap N = 1 … the most answers any task has, N recorded answers per task drawn at random
-  (mean of ``--seeds`` draws), aggregated by majority vote and by Dawid-Skene (offline, no gold
-  clamped; ``simulator.baselines``), and Dawid-Skene on every recorded answer;
 - the platform's dynamic policy, replayed through the real services by ``manage.py simulate``
-  (replayed workers, no gold given, every gold label hidden and scoring), twice: with the budget
-  of fixed overlap 3 (equal answers bought) and with an unlimited budget at ``--target``
-  (default 0.95);
+  (replayed workers; ``--gold-share`` of the gold labels given to the platform as control
+  questions, default 0.1 as ``simulate``, the rest hidden and scoring), twice: with the budget
+  of fixed overlap 3 (equal answers bought; the control questions' answers are paid from it)
+  and with an unlimited budget at ``--target`` (default 0.95);
+- fixed overlap N = 1 … the most answers any task has, N recorded answers per task drawn at random
+  (mean of ``--seeds`` draws), aggregated by majority vote and by Dawid-Skene, and Dawid-Skene on
+  every recorded answer (offline, ``simulator.baselines``), each scored like the simulations: on
+  the same hidden gold, with the gold the simulations were given clamped (Dawid-Skene learns
+  from it; majority vote cannot);
 - where the dataset has item fields (``items.csv``), the dynamic policy at that target once more
   with the model on (``--model on``): the human-in-the-loop figures of docs/hitl.md.
 Each simulation runs ``--runs`` times (seeds 0, 1, …: the replay's arrival order and breaks
-change) and the tables show the mean, with the spread over the seeds beside it; on a dataset of
-a hundred tasks one seed alone can be several points off. Each simulation runs in a subprocess
-on a fresh SQLite database. Prints two Markdown tables
-(cost, and model on/off) and writes a plot of accuracy against answers bought (``--plot``,
-default docs/cost.png).
+change, and so does which gold labels are given); the tables show the mean, with the spread over
+the seeds beside it; on a dataset of a hundred tasks one seed alone can be several points off.
+The baselines' draw ``i`` is scored with run ``i``'s gold split. Each simulation runs in a
+subprocess on a fresh SQLite database. Prints two Markdown tables (cost, and model on/off) and
+writes a plot of accuracy against answers bought (``--plot``, default docs/cost.png).
 """
 
 import argparse
@@ -40,7 +44,7 @@ import numpy as np  # noqa: E402
 
 from simulator.baselines import accuracy_of, fixed_overlap, max_overlap  # noqa: E402
 from simulator.crowd import PRESENCES  # noqa: E402
-from simulator.data import load_dataset  # noqa: E402
+from simulator.data import gold_split, load_dataset  # noqa: E402
 
 DATASETS = ["bluebirds", "rte", "dog", "web", "product", "sentiment_polarity", "music_genre"]
 REWARD = Decimal("0.05")
@@ -107,14 +111,17 @@ def spread(rep: dict) -> str:
     return f" [{100 * rep['accuracy_low']:.1f}–{100 * rep['accuracy_high']:.1f}]"
 
 
-def baselines(name: str, seeds: int) -> dict:
+def baselines(name: str, seeds: int, gold_share: float, runs: int) -> dict:
+    """Fixed-overlap curves and the all-answers figures, scored with the runs' gold splits."""
     dataset = load_dataset(ROOT / "benchmarks" / "data" / name)
+    # The split `simulate --seed s` makes: the first draw of its generator.
+    splits = [gold_split(dataset, gold_share, np.random.default_rng(s)) for s in range(runs)]
     top = max_overlap(dataset)
     curve = {"mv": [], "ds": []}
     previous = None
     for n in range(1, top + 1):
-        mv, size = fixed_overlap(dataset, n, "mv", seeds)
-        ds, _ = fixed_overlap(dataset, n, "ds", seeds)
+        mv, size = fixed_overlap(dataset, n, "mv", seeds, splits)
+        ds, _ = fixed_overlap(dataset, n, "ds", seeds, splits)
         if previous is not None and size == previous:
             break  # every task already has all its answers
         previous = size
@@ -126,8 +133,8 @@ def baselines(name: str, seeds: int) -> dict:
         "tasks": len(dataset.tasks),
         "recorded": len(dataset.answers),
         "curve": curve,
-        "ds_all": accuracy_of(dataset, everything, "ds"),
-        "mv_all": accuracy_of(dataset, everything, "mv"),
+        "ds_all": float(np.mean([accuracy_of(dataset, everything, "ds", sp) for sp in splits])),
+        "mv_all": float(np.mean([accuracy_of(dataset, everything, "mv", sp) for sp in splits])),
         "has_items": bool(dataset.items),
     }
 
@@ -170,7 +177,7 @@ def plot(results: list[dict], path: Path) -> None:
                 )
         ax.set_title(f"{r['name']} ({r['tasks']} tasks)")
         ax.set_xlabel("answers bought per task")
-        ax.set_ylabel("accuracy on gold (%)")
+        ax.set_ylabel("accuracy on hidden gold (%)")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(results) :]:
         ax.axis("off")
@@ -273,6 +280,13 @@ def main() -> None:
         default="recorded",
         help="how often each replayed worker is present (manage.py simulate --presence)",
     )
+    parser.add_argument(
+        "--gold-share",
+        type=float,
+        default=0.1,
+        help="share of the gold labels given to the platform as control questions (manage.py "
+        "simulate --gold-share; default 0.1); the rest scores every column",
+    )
     parser.add_argument("--plot", default=str(ROOT / "docs" / "cost.png"))
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--no-model", action="store_true", help="skip the runs with the model on")
@@ -292,6 +306,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if not 0 <= args.gold_share < 1:
+        parser.error("--gold-share must be at least 0 and below 1")
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="bench_cost_"))
     try:
@@ -299,7 +315,7 @@ def main() -> None:
         results = []
         for name in args.datasets:
             log(f"{name}: fixed-overlap baselines")
-            results.append(baselines(name, args.seeds))
+            results.append(baselines(name, args.seeds, args.gold_share, args.runs))
         work = []
         for r in results:
             mv3 = next(p for p in r["curve"]["mv"] if p[0] == min(3, len(r["curve"]["mv"])))
@@ -307,7 +323,7 @@ def main() -> None:
                 "--dataset",
                 str(ROOT / "benchmarks" / "data" / r["name"]),
                 "--gold-share",
-                "0",
+                str(args.gold_share),
                 "--refit-minutes",
                 str(args.refit_minutes),
                 "--presence",

@@ -4,6 +4,12 @@ method of ``aggregation``, scored on the gold.
 Fixed overlap N keeps, for every task, N of its recorded answers chosen at random (all of them if
 it has fewer), which is what a fixed-overlap project buys from the same crowd; repeated over
 seeds, the mean accuracy and the answers kept are reported.
+
+A baseline is scored like a simulation with the same gold split (``simulator.data.gold_split``):
+the gold labels *given* to the platform are clamped in the fit (an estimator that learns from gold,
+such as Dawid-Skene, gets the same known labels the platform got; majority vote cannot use them)
+and accuracy is measured on the *hidden* ones only. Without a split, nothing is clamped and every
+gold label scores.
 """
 
 from __future__ import annotations
@@ -22,15 +28,26 @@ def _arrays(dataset: Dataset):
     return t, w, lab
 
 
-def accuracy_of(dataset: Dataset, index: np.ndarray, method: str) -> float:
-    """Accuracy on the gold of ``method`` fitted on the answers ``index`` (no gold clamped)."""
+#: A gold split: the tasks whose gold label is given to the platform, and those kept hidden.
+Split = tuple[set[str], set[str]]
+
+
+def accuracy_of(
+    dataset: Dataset, index: np.ndarray, method: str, split: Split | None = None
+) -> float:
+    """Accuracy of ``method`` fitted on the answers ``index``: with a ``split``, its given gold
+    clamped and scored on its hidden gold; without, no gold clamped and scored on all of it."""
     t, w, lab = _arrays(dataset)
     answers = encode(t[index], w[index], lab[index], dataset.labels)
-    model = make_estimator(method).fit(answers)
+    given, hidden = split if split is not None else (set(), set(dataset.gold))
+    task_code = {task: i for i, task in enumerate(answers.task_ids.tolist())}
+    code = {label: i for i, label in enumerate(answers.label_ids.tolist())}
+    gold = {task_code[task]: code[dataset.gold[task]] for task in given if task in task_code}
+    model = make_estimator(method).fit(answers, gold=gold or None)
     predicted = dict(
         zip(answers.task_ids.tolist(), answers.label_ids[model.labels_].tolist(), strict=True)
     )
-    scored = [predicted[task] == label for task, label in dataset.gold.items() if task in predicted]
+    scored = [predicted[task] == dataset.gold[task] for task in hidden if task in predicted]
     return float(np.mean(scored)) if scored else float("nan")
 
 
@@ -48,12 +65,20 @@ def subsample(dataset: Dataset, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(order[ranks < n])
 
 
-def fixed_overlap(dataset: Dataset, n: int, method: str, seeds: int = 3) -> tuple[float, float]:
-    """Mean accuracy and mean answers of fixed overlap ``n`` with ``method`` over ``seeds``."""
+def fixed_overlap(
+    dataset: Dataset,
+    n: int,
+    method: str,
+    seeds: int = 3,
+    splits: list[Split] | None = None,
+) -> tuple[float, float]:
+    """Mean accuracy and mean answers of fixed overlap ``n`` with ``method`` over ``seeds``
+    draws; draw ``i`` is scored with ``splits[i % len(splits)]`` when splits are given."""
     accs, sizes = [], []
     for seed in range(seeds):
         index = subsample(dataset, n, np.random.default_rng(seed))
-        accs.append(accuracy_of(dataset, index, method))
+        split = splits[seed % len(splits)] if splits else None
+        accs.append(accuracy_of(dataset, index, method, split))
         sizes.append(len(index))
     return float(np.mean(accs)), float(np.mean(sizes))
 
