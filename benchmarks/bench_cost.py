@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 from simulator.baselines import accuracy_of, fixed_overlap, max_overlap  # noqa: E402
 from simulator.crowd import PRESENCES  # noqa: E402
-from simulator.data import gold_split, load_dataset  # noqa: E402
+from simulator.data import load_dataset, seeded_gold_split  # noqa: E402
 
 DATASETS = ["bluebirds", "rte", "dog", "web", "product", "sentiment_polarity", "music_genre"]
 REWARD = Decimal("0.05")
@@ -114,8 +114,7 @@ def spread(rep: dict) -> str:
 def baselines(name: str, seeds: int, gold_share: float, runs: int) -> dict:
     """Fixed-overlap curves and the all-answers figures, scored with the runs' gold splits."""
     dataset = load_dataset(ROOT / "benchmarks" / "data" / name)
-    # The split `simulate --seed s` makes: the first draw of its generator.
-    splits = [gold_split(dataset, gold_share, np.random.default_rng(s)) for s in range(runs)]
+    splits = [seeded_gold_split(dataset, gold_share, s)[:2] for s in range(runs)]  # as simulate's
     top = max_overlap(dataset)
     curve = {"mv": [], "ds": []}
     previous = None

@@ -5,7 +5,7 @@ Fixed overlap N keeps, for every task, N of its recorded answers chosen at rando
 it has fewer), which is what a fixed-overlap project buys from the same crowd; repeated over
 seeds, the mean accuracy and the answers kept are reported.
 
-A baseline is scored like a simulation with the same gold split (``simulator.data.gold_split``):
+A baseline is scored like a simulation with the same gold split (``simulator.data.seeded_gold_split``):
 the gold labels *given* to the platform are clamped in the fit (an estimator that learns from gold,
 such as Dawid-Skene, gets the same known labels the platform got; majority vote cannot use them)
 and accuracy is measured on the *hidden* ones only. Without a split, nothing is clamped and every
@@ -40,10 +40,10 @@ def accuracy_of(
     t, w, lab = _arrays(dataset)
     answers = encode(t[index], w[index], lab[index], dataset.labels)
     given, hidden = split if split is not None else (set(), set(dataset.gold))
-    task_code = {task: i for i, task in enumerate(answers.task_ids.tolist())}
-    code = {label: i for i, label in enumerate(answers.label_ids.tolist())}
-    gold = {task_code[task]: code[dataset.gold[task]] for task in given if task in task_code}
-    model = make_estimator(method).fit(answers, gold=gold or None)
+    answered = set(answers.task_ids.tolist())
+    known = sorted(task for task in given if task in answered)
+    gold = answers.encode_gold(known, [dataset.gold[task] for task in known]) if known else None
+    model = make_estimator(method).fit(answers, gold=gold)
     predicted = dict(
         zip(answers.task_ids.tolist(), answers.label_ids[model.labels_].tolist(), strict=True)
     )

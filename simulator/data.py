@@ -154,6 +154,17 @@ def gold_split(dataset: Dataset, share: float, rng: np.random.Generator) -> tupl
     return given, set(tasks) - given
 
 
+def seeded_gold_split(
+    dataset: Dataset, share: float, seed: int
+) -> tuple[set, set, np.random.Generator]:
+    """The gold split a simulation with ``seed`` makes (the first draw of its generator), and the
+    generator after it, from which the simulation draws its crowd next. The cost benchmark scores
+    its offline baselines with the same split."""
+    rng = np.random.default_rng(seed)
+    given, hidden = gold_split(dataset, share, rng)
+    return given, hidden, rng
+
+
 def items_csv(dataset: Dataset, given_gold: set[str], hidden_gold: set[str]) -> bytes:
     """The import file: one row per task; gold given as ``gold_label``, hidden gold as
     ``audit_label`` (kept from workers and quality control, used only to measure accuracy)."""

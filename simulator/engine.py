@@ -51,7 +51,7 @@ from workers.services import worker_create
 
 from .baselines import max_overlap
 from .crowd import PRESENCES, Crowd, ReplayCrowd, SyntheticCrowd
-from .data import Dataset, gold_split, items_csv, model_features
+from .data import Dataset, items_csv, model_features, seeded_gold_split
 
 logger = logging.getLogger(__name__)
 
@@ -232,8 +232,7 @@ def setup(dataset: Dataset, config: SimulationConfig, *, password: str | None = 
     config.check()
     if config.max_tasks:
         dataset = dataset.head(config.max_tasks)
-    rng = np.random.default_rng(config.seed)
-    given, hidden = gold_split(dataset, config.gold_share, rng)
+    given, hidden, rng = seeded_gold_split(dataset, config.gold_share, config.seed)
     crowd = make_crowd(dataset, config, rng)
     fields = project_settings(dataset, config, crowd, len(dataset.tasks), len(given))
     project = project_create(owner=_requester(), **fields)

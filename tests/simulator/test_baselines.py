@@ -3,7 +3,7 @@
 import numpy as np
 
 from simulator.baselines import accuracy_of, fixed_overlap
-from simulator.data import Dataset, gold_split
+from simulator.data import Dataset, seeded_gold_split
 
 
 def crowd_of_two_liars(n_tasks: int = 20) -> Dataset:
@@ -41,7 +41,7 @@ def test_a_baseline_is_scored_on_the_hidden_gold_only():
 
 def test_fixed_overlap_scores_each_draw_with_its_runs_split():
     data = crowd_of_two_liars(40)
-    splits = [gold_split(data, 0.25, np.random.default_rng(s)) for s in range(3)]
+    splits = [seeded_gold_split(data, 0.25, s)[:2] for s in range(3)]
     assert all(len(given) == 10 and len(hidden) == 30 for given, hidden in splits)
     accuracy, answers = fixed_overlap(data, 3, "ds", seeds=3, splits=splits)
     assert (accuracy, answers) == (1.0, 120.0)

@@ -13,7 +13,7 @@ from django.db.models import Sum
 from billing.models import LedgerEntry, Movement
 from billing.selectors import ledger_mismatches
 from hitl_platform import money
-from simulator.data import load_dataset
+from simulator.data import load_dataset, seeded_gold_split
 from simulator.engine import SimulationConfig, simulate
 from simulator.results import run_results
 from tasks.models import Assignment, Item
@@ -223,6 +223,8 @@ def test_a_run_with_control_questions_is_the_same_for_its_seed(db):
 
     def answers(seed):
         run = simulate(bluebirds, SimulationConfig(gold_share=0.3, max_tasks=40, seed=seed))
+        # the split the cost benchmark scores its baselines with
+        assert run.given_gold == seeded_gold_split(bluebirds.head(40), 0.3, seed)[0]
         prefix = f"sim{run.project.pk}-"
         rows = (
             Assignment.objects.filter(project=run.project, status__in=Assignment.ANSWERED)
