@@ -192,6 +192,18 @@ def required_answers(*, project: Project, vote: ModelVote | None) -> int:
     return max(1, project.min_overlap - 1) if vote is not None else project.min_overlap
 
 
+def routing_key(*, confidence: float, answers: int, required: int) -> float:
+    """An open item's routing key once people have answered it (lowest is served first).
+
+    Below its minimum answers (``required_answers``): ``confidence - 1``, so every started item
+    reaches its minimum before any item gets more than it needs; from there, its confidence: the
+    least certain first. Without the first band, the least certain items took every answer a
+    budget had left (on bluebirds, with the budget of three answers a task, 58-68 of 97 items kept
+    one answer while a few took 6-23).
+    """
+    return confidence - 1.0 if answers < required else confidence
+
+
 def confident_enough(
     *, item: Item, proba: np.ndarray, project: Project, vote: ModelVote | None = None
 ) -> bool:
@@ -220,7 +232,8 @@ def confident_enough(
 def item_decide(
     *, item: Item, proba: np.ndarray, project: Project, vote: ModelVote | None = None
 ) -> bool:
-    """Set an item's confidence and status from its posterior; returns whether anything changed.
+    """Set an item's confidence, routing key and status from its posterior; returns whether
+    anything changed.
 
     ``proba`` is the posterior from people's answers and, when ``vote`` is given, the model's vote
     (``combine``). Final when the stopping rule (``confident_enough``) holds: the most likely
@@ -232,9 +245,14 @@ def item_decide(
     """
     if item.gold_label or item.label_source in (Item.Source.GOLD, Item.Source.REVIEW):
         return False
-    before = (item.status, item.final_label, item.confidence, item.label_source)
+    before = (item.status, item.final_label, item.confidence, item.priority, item.label_source)
     best = int(np.argmax(proba))
-    item.confidence = item.priority = round(float(proba[best]), 6)
+    item.confidence = round(float(proba[best]), 6)
+    item.priority = routing_key(
+        confidence=item.confidence,
+        answers=item.answers_count,
+        required=required_answers(project=project, vote=vote),
+    )
     keeps = (
         item.status == "final"
         and item.final_label == project.labels[best]
@@ -251,7 +269,13 @@ def item_decide(
     else:
         item.status, item.final_label, item.label_source = "open", "", ""
         item.finalized_on = None
-    return before != (item.status, item.final_label, item.confidence, item.label_source)
+    return before != (
+        item.status,
+        item.final_label,
+        item.confidence,
+        item.priority,
+        item.label_source,
+    )
 
 
 def item_settle(*, item: Item, label: str, now) -> None:

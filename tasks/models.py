@@ -336,8 +336,9 @@ class Item(models.Model):
     )
     priority = models.FloatField(
         default=0.0,
-        help_text="Routing key: the current confidence; before any answer 0, or 1 with the model on "
-        "(lowest is served first).",
+        help_text="Routing key among items with as many live leases (lowest is served first): the "
+        "current confidence, minus 1 while below the minimum answers; before any answer 0, or 1 "
+        "with the model on.",
     )
     leases_count = models.PositiveIntegerField(
         default=0, help_text="Leases held on the item now (kept by the claim/submit services)."
@@ -369,11 +370,11 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            # The claim query: open, non-gold items of a project, least confident first, then
-            # fewest answers, then fewest answers on the way (live leases), then oldest.
-            # Partial, so it stays small as items become final.
+            # The claim query: open, non-gold items of a project, fewest answers on the way
+            # (live leases) first, then by routing key (``priority``), then fewest answers, then
+            # oldest. Partial, so it stays small as items become final.
             models.Index(
-                fields=["project", "priority", "answers_count", "leases_count", "id"],
+                fields=["project", "leases_count", "priority", "answers_count", "id"],
                 condition=Q(status="open", gold_label=""),
                 name="item_open_routing",
             ),

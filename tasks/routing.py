@@ -220,11 +220,14 @@ def _pick_review(*, project: Project, worker: Worker) -> Item | None:
 def _pick_task(
     *, project: Project, worker: Worker, eligible: Collection[int] | None = None
 ) -> Item | None:
-    """The open item where one more answer is worth most: least confident first, then fewest
-    answers, then fewest live leases (answers on the way: many workers arriving at once spread
-    over the items instead of piling onto the first one), then oldest; never one the worker has
-    touched; never past the maximum overlap; among ``eligible`` item ids if given. Locked
-    (skipping items other claims hold); served by the partial index ``item_open_routing``."""
+    """The open item where one more answer is worth most: fewest live leases first (an answer
+    already on the way may settle the item: workers arriving at once spread over the items
+    instead of piling onto the one that is least sure), then by routing key (items below their
+    minimum answers, then items nobody answered, then the least confident:
+    ``aggregation.services.routing_key``), then fewest answers, then oldest; never one the
+    worker has touched; never past the maximum overlap; among ``eligible`` item ids if given.
+    Locked (skipping items other claims hold); served by the partial index
+    ``item_open_routing``."""
     if eligible is not None and not eligible:
         return None
     pick, extra = _pick_sql(eligible)
@@ -336,7 +339,7 @@ _PICK_WHERE = (
     " AND i.answers_count < {max_overlap} - i.leases_count"
     " AND NOT EXISTS (SELECT 1 FROM tasks_assignment a WHERE a.item_id = i.id AND a.worker_id = %s)"
 )
-_PICK_ORDER = " ORDER BY i.priority, i.answers_count, i.leases_count, i.id LIMIT 1"
+_PICK_ORDER = " ORDER BY i.leases_count, i.priority, i.answers_count, i.id LIMIT 1"
 
 
 def _pick_sql(

@@ -124,10 +124,11 @@ def project_update(*, project: Project, **fields) -> Project:
 def unstarted_priority(project: Project) -> float:
     """The routing key of an item nobody has answered yet (lowest is served first).
 
-    0: people spread first answers over every item before adding second ones. With the model on,
-    1: people finish the items they started (each final label is a training label) before
-    starting new ones, so the items nobody started wait for the model's vote, which sets their
-    key to its confidence (the least sure go to people first) or labels them alone.
+    0: after the started items below their minimum answers (``aggregation.services.routing_key``,
+    below 0) and before any item gets more answers than its minimum. With the model on, 1: people
+    finish the items they started (each final label is a training label) before starting new
+    ones, so the items nobody started wait for the model's vote, which sets their key to its
+    confidence (the least sure go to people first) or labels them alone.
     """
     return 1.0 if project.model_enabled else 0.0
 

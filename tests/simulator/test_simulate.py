@@ -128,6 +128,23 @@ def test_a_budget_stops_the_run_and_is_never_overspent(db, rte):
     assert report["answers_bought"] == 20
 
 
+def test_a_budget_of_three_answers_a_task_buys_about_three_on_every_task(db):
+    """Bluebirds' crowd arrives together; with the money for three answers a task, the platform
+    gives nearly every task its minimum of two and spreads the rest. Routing by confidence
+    alone (before answers on the way and the minimum came first) left 20 of the 36 tasks with
+    one answer while a few took 10-16."""
+    bluebirds = load_dataset(DATA / "bluebirds")
+    run = simulate(bluebirds, SimulationConfig(max_tasks=40, budget=Decimal("6.00"), seed=0))
+    counts = sorted(
+        Item.objects.filter(project=run.project, gold_label="").values_list(
+            "answers_count", flat=True
+        )
+    )
+    assert run.stopped_by == "budget"
+    assert sum(c < 2 for c in counts) <= 3, counts
+    assert max(counts) <= 8, counts
+
+
 def test_a_replay_stopped_by_its_budget_hears_the_crowd_in_its_recorded_proportions(db):
     """web's first 300 tasks: a third of the recorded answers came from five workers. A run that
     buys a third of the answers should hear them nearly as often (a little less: items they

@@ -131,19 +131,27 @@ def test_people_get_the_items_the_model_is_least_sure_of_first(feature_project, 
 def test_with_the_model_on_people_finish_items_before_starting_new_ones(
     feature_project, make_worker, model_on
 ):
-    """The model learns from final labels: with it on, the second person gets the item the first
-    one answered (it becomes a label sooner); with it off, first answers spread over the items."""
+    """The model learns from final labels: with it on, an item people started and left uncertain
+    gets more answers before a new one is started (it becomes a label sooner); with it off, every
+    item gets its minimum answers before an uncertain one gets more. Either way, a started item
+    below its minimum comes first."""
     project = feature_project(
         gold=0, exam_size=0, gold_rate=0, min_overlap=2, max_overlap=3, model_enabled=model_on
     )
     if not model_on:
         project.model_features = {}
         project.save(update_fields=["model_features"])
-    a, b = make_worker(), make_worker()
+    a, b, c = make_worker(), make_worker(), make_worker()
     first = assignment_claim(worker=a, project=project)
-    answer_submit(assignment=first, worker=a, label=project.truth[first.item.external_id])
+    truth = project.truth[first.item.external_id]
+    answer_submit(assignment=first, worker=a, label=truth)
     second = assignment_claim(worker=b, project=project)
-    assert (second.item_id == first.item_id) is model_on
+    assert second.item_id == first.item_id  # below its minimum
+    other = next(label for label in project.labels if label != truth)
+    answer_submit(assignment=second, worker=b, label=other)
+    assert Item.objects.get(pk=first.item_id).status == "open"  # split: uncertain
+    third = assignment_claim(worker=c, project=project)
+    assert (third.item_id == first.item_id) is model_on
 
 
 def test_a_model_no_better_than_chance_labels_nothing_and_changes_no_routing(

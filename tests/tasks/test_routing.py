@@ -43,6 +43,37 @@ def test_claim_serves_least_confident_then_fewest_answers_then_oldest(live_proje
     assert order == ["t2", "t1", "t0"]
 
 
+def test_an_answer_on_the_way_comes_before_a_lower_confidence(live_project, make_worker):
+    """A live lease is an answer on the way that may settle the item: the next worker gets the
+    most uncertain item nobody is answering, not a second lease on the least sure one (workers
+    arriving together used to pile onto it up to the maximum overlap)."""
+    project = live_project(tasks=3, max_overlap=5, min_overlap=1)
+    Item.objects.filter(external_id="t0").update(priority=0.5, confidence=0.5, answers_count=3)
+    Item.objects.filter(external_id="t1").update(priority=0.9, confidence=0.9, answers_count=3)
+    Item.objects.filter(external_id="t2").update(priority=0.7, confidence=0.7, answers_count=3)
+    order = [
+        assignment_claim(worker=make_worker(), project=project).item.external_id for _ in range(4)
+    ]
+    assert order == ["t0", "t2", "t1", "t0"]
+
+
+def test_started_items_reach_their_minimum_before_any_gets_more(live_project, make_worker):
+    """With a minimum of two answers, an item someone answered gets its second answer before a
+    new item is started, and every item gets its minimum before an uncertain one gets a third:
+    a budget then buys two answers on every item instead of one on most and many on a few."""
+    project = live_project(tasks=3, max_overlap=5, min_overlap=2)
+    answer(make_worker(), project, "pos")  # t0: one answer, below its minimum
+    second = assignment_claim(worker=make_worker(), project=project)
+    assert second.item.external_id == "t0"
+    answer_submit(assignment=second, worker=second.worker, label="neg")  # split: least sure
+    t0 = Item.objects.get(external_id="t0")
+    assert (t0.status, t0.answers_count) == ("open", 2)
+    # t0 is the least sure item, but t1 and t2 have not had their minimum yet.
+    served = [answer(make_worker(), project).item.external_id for _ in range(4)]
+    assert served == ["t1", "t1", "t2", "t2"]
+    assert assignment_claim(worker=make_worker(), project=project).item.external_id == "t0"
+
+
 def test_workers_arriving_together_spread_over_the_unanswered_items(live_project, make_worker):
     """A live lease is an answer on the way: while unanswered, unleased items remain, nobody is
     sent to an item someone else is already answering (no pile-up on the oldest item)."""
