@@ -1,6 +1,9 @@
 """Data migrations, run forward and back on a real schema."""
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -80,5 +83,37 @@ def test_items_a_useful_model_voted_on_count_as_model_assisted():
         items = migrate(after).get_model("tasks", "Item").objects
         assisted = dict(items.values_list("external_id", "model_assisted"))
         assert assisted == {"voted": True, "ignored": False, "none": False}
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_routing_index_is_rebuilt_without_locking_the_items():
+    """An upgrade on a large items table keeps serving claims and submits: the new routing index
+    is built and the old one dropped concurrently, then renamed; forward and back."""
+    out = StringIO()
+    call_command("sqlmigrate", "tasks", "0013", stdout=out)
+    sql = out.getvalue()
+    assert 'CREATE INDEX CONCURRENTLY "item_open_routing_new"' in sql
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "item_open_routing"' in sql
+
+    def routing_index():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'tasks_item'"
+                " AND indexname LIKE 'item_open_routing%%'"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    try:
+        migrate([("tasks", "0012_items_voted_on_were_model_assisted")])
+        assert [
+            "(project_id, priority, answers_count, leases_count, id)" in d for d in routing_index()
+        ] == [True]
+        migrate([("tasks", "0013_routing_answers_on_the_way_first")])
+        (index,) = routing_index()
+        assert "item_open_routing ON" in index
+        assert "(project_id, leases_count, priority, answers_count, id)" in index
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
