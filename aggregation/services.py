@@ -197,9 +197,8 @@ def routing_key(*, confidence: float, answers: int, required: int) -> float:
 
     Below its minimum answers (``required_answers``): ``confidence - 1``, so every started item
     reaches its minimum before any item gets more than it needs; from there, its confidence: the
-    least certain first. Without the first band, the least certain items took every answer a
-    budget had left (on bluebirds, with the budget of three answers a task, 58-68 of 97 items kept
-    one answer while a few took 6-23).
+    least certain first. Items nobody answered keep ``tasks.services.unstarted_priority`` (or the
+    model vote's confidence); why the minimum comes first: docs/simulator.md, *Routing*.
     """
     return confidence - 1.0 if answers < required else confidence
 
@@ -245,7 +244,7 @@ def item_decide(
     """
     if item.gold_label or item.label_source in (Item.Source.GOLD, Item.Source.REVIEW):
         return False
-    before = (item.status, item.final_label, item.confidence, item.priority, item.label_source)
+    before = _decision(item)
     best = int(np.argmax(proba))
     item.confidence = round(float(proba[best]), 6)
     item.priority = routing_key(
@@ -269,13 +268,12 @@ def item_decide(
     else:
         item.status, item.final_label, item.label_source = "open", "", ""
         item.finalized_on = None
-    return before != (
-        item.status,
-        item.final_label,
-        item.confidence,
-        item.priority,
-        item.label_source,
-    )
+    return before != _decision(item)
+
+
+def _decision(item: Item) -> tuple:
+    """What ``item_decide`` sets: compared before and after to tell whether to write the item."""
+    return (item.status, item.final_label, item.confidence, item.priority, item.label_source)
 
 
 def item_settle(*, item: Item, label: str, now) -> None:
