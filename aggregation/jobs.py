@@ -84,6 +84,24 @@ def project_refit_job(self, project_id: int) -> None:
         enqueue(project_refit_job, project_id)
 
 
+@shared_task(bind=True, acks_late=True, time_limit=1800, **RETRY_ON_DATABASE_ERROR)
+def project_train_job(self, project_id: int) -> None:
+    """Train the project's pre-labeler if enough labels arrived (``training_due``).
+
+    Queued by submits every ``training_step`` labels they settle, by publishing a project with
+    the model on and by turning the model on, so the model learns as labels arrive rather than at
+    the next refit (a refit checks too). Under the refit's lock: a refit running now checks
+    ``training_due`` itself when it ends, so this job leaves the project to it.
+    """
+    with refit_lock(project_id) as mine:
+        if not mine:
+            logger.info("training of project %s left to the refit running now", project_id)
+            return
+        project = Project.objects.get(pk=project_id)
+        if training_due(project=project):
+            project_train(project=project)
+
+
 @shared_task(bind=True, acks_late=True, **RETRY_ON_DATABASE_ERROR)
 def projects_refit_job(self) -> int:
     """Periodic: queue a refit of every active project that got answers since its last refit."""

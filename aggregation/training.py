@@ -24,7 +24,8 @@ import logging
 
 import numpy as np
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Max
+from django.db.models import BooleanField, ExpressionWrapper, F, Max
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from aggregation.learning import FeatureSpec, PreLabeler, combine
@@ -38,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 HUMAN_SOURCES = ("crowd", "gold", "review")
 CHUNK = 2000
+
+
+def training_step(project: Project) -> int:
+    """Every how many labels that people's answers settle a submit queues a training check
+    (``aggregation.jobs.project_train_job``): the smaller of the labels a first training needs
+    and the new ones a retraining needs, so neither waits for the next refit."""
+    return max(1, min(project.model_min_labels, project.model_retrain_every))
 
 
 def training_due(*, project: Project) -> bool:
@@ -56,6 +64,7 @@ def training_due(*, project: Project) -> bool:
 def project_train(*, project: Project) -> ModelVersion | None:
     """Train a new model version, store its votes on the open items, auto-label what it may."""
     project = Project.objects.get(pk=project.pk)
+    counted = project.labels_since_training
     rows = list(
         Item.objects.filter(project=project, status="final", label_source__in=HUMAN_SOURCES)
         .annotate(measures=ExpressionWrapper(MEASURES_MODEL, output_field=BooleanField()))
@@ -81,6 +90,10 @@ def project_train(*, project: Project) -> ModelVersion | None:
     except ValueError as exc:  # e.g. one class only so far: not an error, just not yet
         logger.info("model of project %s not trained: %s", project.pk, exc)
         return None
+    # The labels counted so far are in this training; those counted meanwhile wait for the next.
+    Project.objects.filter(pk=project.pk).update(
+        labels_since_training=Greatest(F("labels_since_training") - counted, 0)
+    )
     number = (project.model_versions.aggregate(m=Max("version"))["m"] or 0) + 1
     version = ModelVersion.objects.create(
         project=project,

@@ -9,7 +9,8 @@ queueing. On SQLite, transactions are IMMEDIATE and so already serialized.
 The project row is the one row every claim writes (its budget counters), so it is held for as
 short a time as possible: a claim takes it last and commits without waiting for the disk on
 PostgreSQL (``_async_commit``), and a submit does not take it at all in the answer's transaction
-(its refit counter is a short transaction of its own, ``_refit_count``).
+(its counters for the refit and the model's training are a short transaction of their own,
+``_jobs_count``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from aggregation.jobs import project_refit_job
+from aggregation.jobs import project_refit_job, project_train_job
 from aggregation.services import ITEM_ANSWERS_SQL, item_answers_keep, item_reassess, item_settle
+from aggregation.training import training_step
 from audit.services import audit_record
 from billing.services import counters_move, counters_sql, release_entry, reserve_entry
 from hitl_platform import money
@@ -577,6 +579,7 @@ def answer_submit(
                 raise ApplicationError(
                     f"{label!r} is not a label of this project ({', '.join(project.labels)})."
                 )
+            was_final = locked.item.status == "final"
             item, writes = _answer_store(
                 assignment=locked, project=project, label=label, now=now, standing=standing
             )
@@ -594,28 +597,35 @@ def answer_submit(
                     _exam_decide(standing=standing, project=project)
     if expired:  # raised after commit: the expiry itself is kept
         raise LeaseNotLive("This task expired before you submitted; your answer was not stored.")
-    _refit_count(project)
+    labeled = locked.kind == Assignment.Kind.TASK and item.status == "final" and not was_final
+    _jobs_count(project, labeled=labeled)
     return SubmitResult(locked.status, locked.reward, item.status)
 
 
-def _refit_count(project: Project) -> None:
-    """Count a stored answer towards the project's next refit, and queue the refit when due.
+def _jobs_count(project: Project, *, labeled: bool) -> None:
+    """Count a stored answer towards the project's next refit, and a label it settled towards
+    the model's next training; queue the refit, or a training check, when due.
 
     Its own short transaction, after the answer's (committed asynchronously on PostgreSQL, see
-    ``_async_commit``): the counter is on the project row, which every submit would otherwise
-    hold locked through its commit's disk flush, one submit after another. The counter only
-    decides when a refit is due (the periodic pass refits any project with a count above zero);
-    if the server crashed between the two commits, one answer would go uncounted and the refit
-    would come one answer later."""
-    (counted,) = _fetchone(
-        "UPDATE tasks_project SET answers_since_refit = answers_since_refit + 1 WHERE id = %s"  # noqa: S608 (a fixed clause is added; the value is a parameter)
-        f" RETURNING answers_since_refit{_async_commit_returning()}",
-        [project.pk],
-    )[:1]
+    ``_async_commit``): the counters are on the project row, which every submit would otherwise
+    hold locked through its commit's disk flush, one submit after another. The counters only
+    decide when a job is due (the periodic pass refits any project with a count above zero, and
+    every refit checks whether the model is due); if the server crashed between the two
+    commits, one answer would go uncounted and the job would come one answer later."""
+    counted, labels = _fetchone(
+        "UPDATE tasks_project SET answers_since_refit = answers_since_refit + 1,"  # noqa: S608 (a fixed clause is added; the values are parameters)
+        " labels_since_training = labels_since_training + %s WHERE id = %s"
+        f" RETURNING answers_since_refit, labels_since_training{_async_commit_returning()}",
+        [int(labeled), project.pk],
+    )[:2]
     if counted == project.refit_every:
         # The crossing: one job per refit cycle, however many answers arrive while it waits or
         # runs (the job queues a follow-up if the count is past it again).
         enqueue_on_commit(project_refit_job, project.pk)
+    if labeled and project.model_enabled and labels % training_step(project) == 0:
+        # A check, not a training: ``training_due`` decides (a first training counts gold too,
+        # a retraining the labels since the last). Only a training resets the count.
+        enqueue_on_commit(project_train_job, project.pk)
 
 
 def _async_commit_returning() -> str:

@@ -8,11 +8,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from aggregation.jobs import project_train_job
 from aggregation.services import spot_checked
 from audit.services import audit_record
 from billing.services import budget_fund
 from hitl_platform import money
 from hitl_platform.errors import ApplicationError, Conflict
+from hitl_platform.jobs import enqueue_on_commit
 
 from .importing import ParseResult, RowError, detect_format, parse_items
 from .models import Item, ItemImport, Project
@@ -74,7 +76,17 @@ def project_publish(*, project: Project) -> Project:
         raise ApplicationError("; ".join(exc.messages)) from exc
     if not project.items.exists():
         raise ApplicationError(f"Project “{project.name}” has no items yet: import items first.")
-    return _project_transition(project=project, to="active", allowed_from=("draft", "paused"))
+    project = _project_transition(project=project, to="active", allowed_from=("draft", "paused"))
+    model_train_soon(project=project)
+    return project
+
+
+def model_train_soon(*, project: Project) -> None:
+    """With the model on, queue a training check: a project whose gold (or earlier) labels are
+    enough for a first training has a model before the first person answers, not at its first
+    refit (``aggregation.jobs.project_train_job``; ``training_due`` decides)."""
+    if project.model_enabled:
+        enqueue_on_commit(project_train_job, project.pk)
 
 
 def project_pause(*, project: Project) -> Project:
@@ -118,6 +130,7 @@ def project_update(*, project: Project, **fields) -> Project:
         project.save(update_fields=[*fields, "updated_at"])
     if project.model_enabled != model_was:
         unstarted_rekey(project=project)
+        model_train_soon(project=project)
     return project
 
 
