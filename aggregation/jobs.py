@@ -88,10 +88,11 @@ def project_refit_job(self, project_id: int) -> None:
 def project_train_job(self, project_id: int) -> None:
     """Train the project's pre-labeler if enough labels arrived (``training_due``).
 
-    Queued by submits every ``training_step`` labels they settle, by publishing a project with
-    the model on and by turning the model on, so the model learns as labels arrive rather than at
-    the next refit (a refit checks too). Under the refit's lock: a refit running now checks
-    ``training_due`` itself when it ends, so this job leaves the project to it.
+    Queued by submits as the labels they settle reach a training's count (``training_check_due``),
+    by publishing a project with the model on, by turning the model on and by gold imported into
+    an active project, so the model learns as labels arrive rather than at the next refit (a
+    refit checks too). Under the refit's lock: a refit running now checks ``training_due`` itself
+    when it ends, so this job leaves the project to it.
     """
     with refit_lock(project_id) as mine:
         if not mine:

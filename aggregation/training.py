@@ -41,11 +41,15 @@ HUMAN_SOURCES = ("crowd", "gold", "review")
 CHUNK = 2000
 
 
-def training_step(project: Project) -> int:
-    """Every how many labels that people's answers settle a submit queues a training check
-    (``aggregation.jobs.project_train_job``): the smaller of the labels a first training needs
-    and the new ones a retraining needs, so neither waits for the next refit."""
-    return max(1, min(project.model_min_labels, project.model_retrain_every))
+def training_check_due(project: Project, labels: int) -> bool:
+    """Whether a submit that brought ``Project.labels_since_training`` (items people's submits
+    settled since the last training) to ``labels`` queues a training check
+    (``aggregation.jobs.project_train_job``, where ``training_due`` decides on every label,
+    gold and refits' included): every tenth of the smaller of ``model_min_labels`` and
+    ``model_retrain_every``, so the model learns as labels arrive rather than at the next refit,
+    at most a tenth of a training's labels late."""
+    step = max(1, min(project.model_min_labels, project.model_retrain_every) // 10)
+    return labels % step == 0
 
 
 def training_due(*, project: Project) -> bool:

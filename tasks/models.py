@@ -156,8 +156,8 @@ class Project(models.Model):
     class_prior = models.JSONField(null=True, blank=True, editable=False)
     prior_confusion = models.JSONField(null=True, blank=True, editable=False)
     answers_since_refit = models.PositiveIntegerField(default=0, editable=False)
-    # Labels people's answers settled since the model's last training: submits queue a training
-    # check every ``training_step`` of them (``aggregation.jobs.project_train_job``).
+    # Items people's submits settled since the model's last training: it paces the training
+    # checks that submits queue (``aggregation.training.training_check_due``).
     labels_since_training = models.PositiveIntegerField(default=0, editable=False)
     refitted_at = models.DateTimeField(null=True, blank=True, editable=False)
     refit_started_at = models.DateTimeField(

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from aggregation.jobs import project_refit_job, project_train_job
 from aggregation.services import ITEM_ANSWERS_SQL, item_answers_keep, item_reassess, item_settle
-from aggregation.training import training_step
+from aggregation.training import training_check_due
 from audit.services import audit_record
 from billing.services import counters_move, counters_sql, release_entry, reserve_entry
 from hitl_platform import money
@@ -622,9 +622,8 @@ def _jobs_count(project: Project, *, labeled: bool) -> None:
         # The crossing: one job per refit cycle, however many answers arrive while it waits or
         # runs (the job queues a follow-up if the count is past it again).
         enqueue_on_commit(project_refit_job, project.pk)
-    if labeled and project.model_enabled and labels % training_step(project) == 0:
-        # A check, not a training: ``training_due`` decides (a first training counts gold too,
-        # a retraining the labels since the last). Only a training resets the count.
+    if labeled and project.model_enabled and training_check_due(project, labels):
+        # A check, not a training: ``training_due`` decides. Only a training resets the count.
         enqueue_on_commit(project_train_job, project.pk)
 
 

@@ -82,9 +82,10 @@ def project_publish(*, project: Project) -> Project:
 
 
 def model_train_soon(*, project: Project) -> None:
-    """With the model on, queue a training check: a project whose gold (or earlier) labels are
-    enough for a first training has a model before the first person answers, not at its first
-    refit (``aggregation.jobs.project_train_job``; ``training_due`` decides)."""
+    """With the model on, queue a training check (``aggregation.jobs.project_train_job``;
+    ``training_due`` decides): on publishing, turning the model on, and gold imported into an
+    active project, so gold enough for a first training gives a model before the first person
+    answers."""
     if project.model_enabled:
         enqueue_on_commit(project_train_job, project.pk)
 
@@ -243,6 +244,8 @@ def items_import(*, project: Project, data: bytes, fmt: str, actor=None, reason:
             [RowError(0, "some external ids were imported by someone else meanwhile; try again")]
         ) from exc
     logger.info("imported %d items into project %s", len(items), project.pk)
+    if gold and project.status == Project.Status.ACTIVE:
+        model_train_soon(project=project)
     return len(items)
 
 

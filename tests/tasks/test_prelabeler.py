@@ -111,6 +111,60 @@ def test_the_model_labels_nothing_before_its_first_training_then_labels_what_it_
     assert AuditEvent.objects.filter(action="model.train", project=project).count() == 1
 
 
+def test_the_model_trains_as_labels_arrive_without_waiting_for_a_refit(
+    feature_project, make_worker, django_capture_on_commit_callbacks
+):
+    """Submits count the labels they settle and queue a training check every
+    min(model_min_labels, model_retrain_every) of them: a project whose refits are far apart
+    (refit_every 10,000) still gets its first model at 40 labels and the next 60 labels later."""
+    with django_capture_on_commit_callbacks(execute=True):
+        project = feature_project(model_min_labels=40, model_retrain_every=60)
+    workers = [make_worker() for _ in range(3)]
+    assert not ModelVersion.objects.exists()  # 20 gold labels: not enough to train
+
+    def people_label_until(versions):
+        for _ in range(200):
+            if ModelVersion.objects.filter(project=project).count() == versions:
+                return
+            with django_capture_on_commit_callbacks(execute=True):
+                label_by_people(project, workers, 1)
+        raise AssertionError(f"no model version {versions} after 200 answers")
+
+    people_label_until(1)
+    first = ModelVersion.objects.get(project=project)
+    assert 40 <= first.n_train <= 45 and first.is_useful
+    assert Item.objects.filter(project=project, model_version=first).exists()  # it voted
+    project.refresh_from_db()
+    assert project.refitted_at is None and project.labels_since_training == 0
+    people_label_until(2)
+    second = ModelVersion.objects.get(project=project, version=2)
+    assert 60 <= second.n_train - first.n_train <= 65
+    assert AuditEvent.objects.filter(action="model.train", project=project).count() == 2
+
+
+@pytest.mark.parametrize("model_on", [True, False])
+def test_gold_enough_for_a_first_training_gives_a_model_before_the_first_answer(
+    feature_project, requester, model_on, django_capture_on_commit_callbacks
+):
+    """Publishing with the model on trains it on the gold at once; with it off, nothing is
+    trained until the requester turns it on, which trains it then."""
+    with django_capture_on_commit_callbacks(execute=True):
+        project = feature_project(gold=60, model_min_labels=40, model_enabled=model_on)
+    assert not project.assignments.exists()
+    if not model_on:
+        assert not ModelVersion.objects.exists()
+        api = token_client(requester)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.patch(
+                f"/api/v1/projects/{project.pk}/", {"model_enabled": True}, format="json"
+            )
+        assert response.status_code == 200
+    version = ModelVersion.objects.get(project=project)
+    assert version.n_train == 60  # the gold labels
+    voted = Item.objects.filter(project=project, gold_label="", model_version=version)
+    assert voted.count() > 200
+
+
 def test_people_get_the_items_the_model_is_least_sure_of_first(feature_project, make_worker):
     project = feature_project(auto_label_threshold=1.0)  # votes, labels nothing alone
     workers = [make_worker() for _ in range(3)]
