@@ -113,7 +113,9 @@ def project_train(*, project: Project) -> ModelVersion | None:
         voter_confusion=np.round(model.voter_confusion_, 6).tolist(),
         training_seconds=float(model.training_seconds_),
     )
-    predicted, auto = _vote_and_label(project=project, model=model, version=version)
+    predicted, auto = _vote_and_label(
+        project=project, model=model, version=version, labels=list(labels)
+    )
     ModelVersion.objects.filter(pk=version.pk).update(
         items_predicted=predicted, items_auto_labeled=auto
     )
@@ -140,9 +142,15 @@ def project_train(*, project: Project) -> ModelVersion | None:
 
 
 def _vote_and_label(
-    *, project: Project, model: PreLabeler, version: ModelVersion
+    *, project: Project, model: PreLabeler, version: ModelVersion, labels: list[str]
 ) -> tuple[int, int]:
     class_prior, _ = project_worker_model(project)
+    if project.class_prior is None:
+        # No refit has estimated the class prior yet (a model trained on the gold at publishing):
+        # the shares of the labels it learned from, one pseudo-label a class, not a uniform
+        # prior that would make a vote for a common label look less sure than it is.
+        counts = np.asarray([labels.count(label) for label in project.labels], float) + 1.0
+        class_prior = counts / counts.sum()
     voter_confusion = np.asarray(version.voter_confusion)
     total_items = Item.objects.filter(project=project).count()
     model_labels = Item.objects.filter(project=project, label_source="model").count()
