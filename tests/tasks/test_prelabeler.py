@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from reports.selectors import project_report
 from tasks.models import Item, ModelVersion
 from tasks.routing import answer_submit, assignment_claim, standing_get
-from tasks.services import items_import, project_publish
+from tasks.services import items_import, project_publish, project_update
 from tests.api.conftest import token_client
 from workers.services import standing_expert_set
 
@@ -25,7 +25,7 @@ def feature_project(requester, project_factory):
     """``feature_project(n, informative=True, **fields)``: items with two numeric features; when
     informative, the label is the sign of ``x`` (with a margin), else independent of both."""
 
-    def make(n=300, informative=True, gold=20, **fields):
+    def make(n=300, informative=True, gold=20, pos_share=0.5, noise=0.0, **fields):
         rng = random.Random(11)
         fields = {
             "exam_size": 2,
@@ -48,8 +48,10 @@ def feature_project(requester, project_factory):
         project = project_factory(requester, **fields)
         truth, lines = {}, []
         for k in range(n):
-            x = rng.choice([-1, 1]) * rng.uniform(0.5, 3.0)
+            x = (1 if rng.random() < pos_share else -1) * rng.uniform(0.5, 3.0)
             label = ("pos" if x > 0 else "neg") if informative else rng.choice(["pos", "neg"])
+            if rng.random() < noise:  # a label the features cannot tell
+                label = rng.choice(["pos", "neg"])
             truth[f"i{k}"] = label
             row = {"external_id": f"i{k}", "payload": {"x": x, "y": rng.gauss(0, 1)}}
             if k < gold:  # control questions, so the refit learns how good each worker is
@@ -163,6 +165,32 @@ def test_gold_enough_for_a_first_training_gives_a_model_before_the_first_answer(
     assert version.n_train == 60  # the gold labels
     voted = Item.objects.filter(project=project, gold_label="", model_version=version)
     assert voted.count() > 200
+
+
+def test_a_model_trained_on_the_gold_at_publishing_is_as_sure_as_after_a_refit(
+    feature_project, django_capture_on_commit_callbacks
+):
+    """Before any refit the class prior is unknown; the model then weighs its votes with the
+    shares of the labels it learned from, so on a project where most items are "pos" it labels
+    alone what the same model labels once a refit has estimated the prior (not fewer, as a
+    uniform prior would have it)."""
+    # No spot checks: their share is chosen by item ids, which differ between the two projects.
+    settings = {"gold": 100, "pos_share": 0.85, "noise": 0.2, "model_min_labels": 40}
+    settings["spot_check_rate"] = 0.0
+    with django_capture_on_commit_callbacks(execute=True):
+        at_publish = feature_project(**settings)
+        refitted = feature_project(**settings, model_enabled=False)
+    gold = list(refitted.items.exclude(gold_label="").values_list("gold_label", flat=True))
+    shares = [(gold.count(label) + 1) / (len(gold) + 2) for label in refitted.labels]
+    refitted.__class__.objects.filter(pk=refitted.pk).update(class_prior=shares)
+    with django_capture_on_commit_callbacks(execute=True):
+        project_update(project=refitted, model_enabled=True)
+
+    def alone(project):
+        return Item.objects.filter(project=project, label_source="model").count()
+
+    assert at_publish.class_prior is None and ModelVersion.objects.filter(n_train=100).count() == 2
+    assert alone(at_publish) == alone(refitted) > 50
 
 
 def test_people_get_the_items_the_model_is_least_sure_of_first(feature_project, make_worker):
