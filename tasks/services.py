@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from aggregation.jobs import project_train_job
+from aggregation.jobs import project_refit_job, project_train_job
 from aggregation.services import spot_checked
 from audit.services import audit_record
 from billing.services import budget_fund
@@ -108,18 +108,25 @@ def labels_change_refused(*, project: Project, labels: list[str]) -> bool:
     return labels != project.labels and project.items.exists()
 
 
+#: The settings an item's decision (final, open or review) and routing key depend on.
+DECISION_RULE = ("min_overlap", "max_overlap", "target_confidence", "aggregation_method")
+
+
 def project_update(*, project: Project, **fields) -> Project:
     """Change a project's settings (not its budget: that moves through the ledger).
 
     Labels are fixed once items exist (``labels_change_refused``). Turning the model on or off
     then re-keys the items nobody has answered (``unstarted_rekey``), so routing
-    follows the setting now in force rather than the one the items were imported under.
+    follows the setting now in force rather than the one the items were imported under, and
+    turning it on queues a training check. A change of the stopping rule (``DECISION_RULE``)
+    queues a refit, which re-decides every answered item under the new rule.
     """
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
         if "labels" in fields and labels_change_refused(project=project, labels=fields["labels"]):
             raise Conflict(LABELS_FIXED)
         model_was = project.model_enabled
+        rule_was = {name: getattr(project, name) for name in DECISION_RULE}
         for name, value in fields.items():
             setattr(project, name, value)
         try:
@@ -132,6 +139,11 @@ def project_update(*, project: Project, **fields) -> Project:
     if project.model_enabled != model_was:
         unstarted_rekey(project=project)
         model_train_soon(project=project)
+    if any(getattr(project, name) != value for name, value in rule_was.items()):
+        # The answered items were decided under the old rule: a refit re-decides every one
+        # now, not when new answers would bring one (a project whose items are all final
+        # under the old target gets none).
+        enqueue_on_commit(project_refit_job, project.pk)
     return project
 
 

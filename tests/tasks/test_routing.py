@@ -19,6 +19,7 @@ from tasks.routing import (
     assignment_skip,
     assignments_expire,
 )
+from tests.api.conftest import token_client
 from workers.models import WorkerStanding
 from workers.services import standing_block
 
@@ -308,3 +309,34 @@ def test_expiry_job_expires_stale_leases_and_releases_their_money(live_project, 
     assert project.reserved == project.reward
     for item in Item.objects.all():
         assert item.leases_count == item.assignments.filter(status="leased").count()
+
+
+def test_changing_the_stopping_rule_re_decides_the_answered_items(
+    live_project, make_worker, requester, django_capture_on_commit_callbacks
+):
+    """A requester who raises the target confidence gets more answers on the items below it,
+    and one who lowers the maximum overlap sends the uncertain items to review, at once: not at
+    a refit that only new answers would bring."""
+    project = live_project(tasks=3, min_overlap=1, max_overlap=3, target_confidence=0.6)
+    for _ in range(3):  # one answer per item: each final at the low target
+        worker = make_worker()
+        lease = assignment_claim(worker=worker, project=project)
+        answer_submit(assignment=lease, worker=worker, label="pos")
+    assert set(project.items.values_list("status", flat=True)) == {"final"}
+    assert assignment_claim(worker=make_worker(), project=project) is None  # nothing left to do
+
+    api = token_client(requester)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(
+            f"/api/v1/projects/{project.pk}/", {"target_confidence": 0.99}, format="json"
+        )
+    assert response.status_code == 200
+    assert set(project.items.values_list("status", flat=True)) == {"open"}
+    assert assignment_claim(worker=make_worker(), project=project) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(
+            f"/api/v1/projects/{project.pk}/", {"min_overlap": 1, "max_overlap": 1}, format="json"
+        )
+    assert response.status_code == 200
+    assert set(project.items.values_list("status", flat=True)) == {"review"}
