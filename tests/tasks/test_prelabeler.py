@@ -101,7 +101,8 @@ def test_the_model_labels_nothing_before_its_first_training_then_labels_what_it_
     version = ModelVersion.objects.get(project=project)
     assert version.is_useful and version.cv_accuracy > 0.9 and version.n_train >= 40
     auto = Item.objects.filter(project=project, label_source="model")
-    assert auto.count() == version.items_auto_labeled > 100
+    # About a third of the items (the spot-check share, chosen by item ids, varies a little).
+    assert auto.count() == version.items_auto_labeled > 80
     # What the model labeled is right, and it stays within its share of the project.
     assert all(project.truth[i.external_id] == i.final_label for i in auto)
     assert auto.count() <= 0.8 * 300
@@ -120,7 +121,10 @@ def test_the_model_trains_as_labels_arrive_without_waiting_for_a_refit(
     min(model_min_labels, model_retrain_every) of them: a project whose refits are far apart
     (refit_every 10,000) still gets its first model at 40 labels and the next 60 labels later."""
     with django_capture_on_commit_callbacks(execute=True):
-        project = feature_project(model_min_labels=40, model_retrain_every=60)
+        # It votes but labels nothing alone, so people keep settling items for it to learn from.
+        project = feature_project(
+            model_min_labels=40, model_retrain_every=60, auto_label_threshold=1.0
+        )
     workers = [make_worker() for _ in range(3)]
     assert not ModelVersion.objects.exists()  # 20 gold labels: not enough to train
 
