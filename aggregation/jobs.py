@@ -92,7 +92,8 @@ def project_train_job(self, project_id: int) -> None:
     by publishing a project with the model on, by turning the model on and by gold imported into
     an active project, so the model learns as labels arrive rather than at the next refit (a
     refit checks too). Under the refit's lock: a refit running now checks ``training_due`` itself
-    when it ends, so this job leaves the project to it.
+    when it ends, so this job leaves the project to it; and a refit that came due meanwhile is
+    queued when the training ends.
     """
     with refit_lock(project_id) as mine:
         if not mine:
@@ -101,6 +102,13 @@ def project_train_job(self, project_id: int) -> None:
         project = Project.objects.get(pk=project_id)
         if training_due(project=project):
             project_train(project=project)
+        # A refit queued by submits while this held the lock found it taken and left; the
+        # crossing of ``refit_every`` that queued it does not come again.
+        refit_due = Project.objects.filter(
+            pk=project_id, answers_since_refit__gte=F("refit_every")
+        ).exists()
+    if refit_due:
+        enqueue(project_refit_job, project_id)
 
 
 @shared_task(bind=True, acks_late=True, **RETRY_ON_DATABASE_ERROR)

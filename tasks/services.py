@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from aggregation.jobs import project_refit_job, project_train_job
@@ -136,10 +137,17 @@ def project_update(*, project: Project, **fields) -> Project:
                 "; ".join(exc.messages), extra={"fields": exc.message_dict}
             ) from exc
         project.save(update_fields=[*fields, "updated_at"])
+        rule_changed = any(getattr(project, name) != value for name, value in rule_was.items())
+        if rule_changed:
+            # Counted like an answer: should the refit below find another refit or a training
+            # running (it then leaves the project), the periodic pass refits it.
+            Project.objects.filter(pk=project.pk).update(
+                answers_since_refit=Greatest(F("answers_since_refit"), 1)
+            )
     if project.model_enabled != model_was:
         unstarted_rekey(project=project)
         model_train_soon(project=project)
-    if any(getattr(project, name) != value for name, value in rule_was.items()):
+    if rule_changed:
         # The answered items were decided under the old rule: a refit re-decides every one
         # now, not when new answers would bring one (a project whose items are all final
         # under the old target gets none).

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from aggregation.jobs import project_refit_job
+from aggregation.jobs import project_refit_job, project_train_job
 from aggregation.services import model_vote, spot_checked
 from aggregation.training import HUMAN_SOURCES, project_train, training_due
 from audit.models import AuditEvent
 from reports.selectors import project_report
-from tasks.models import Item, ModelVersion
+from tasks.models import Item, ModelVersion, Project
 from tasks.routing import answer_submit, assignment_claim, standing_get
 from tasks.services import items_import, project_publish, project_update
 from tests.api.conftest import token_client
@@ -148,6 +148,22 @@ def test_the_model_trains_as_labels_arrive_without_waiting_for_a_refit(
     assert AuditEvent.objects.filter(action="model.train", project=project).count() == 2
 
 
+def test_a_refit_that_came_due_while_the_model_trained_follows_the_training(
+    feature_project, make_worker
+):
+    """A refit queued while a training held the project's lock found it taken and left; the
+    training queues it when it ends, so the refits due by answers are not lost."""
+    project = feature_project(gold=60, model_min_labels=40)  # on-commit jobs not run: no model
+    label_by_people(project, [make_worker() for _ in range(3)], 6)
+    Project.objects.filter(pk=project.pk).update(refit_every=5)
+    project.refresh_from_db()
+    assert project.refitted_at is None and project.answers_since_refit >= 5
+    project_train_job.delay(project.pk)
+    project.refresh_from_db()
+    assert ModelVersion.objects.filter(project=project).count() == 1
+    assert project.refitted_at is not None and project.answers_since_refit == 0
+
+
 @pytest.mark.parametrize("model_on", [True, False])
 def test_gold_enough_for_a_first_training_gives_a_model_before_the_first_answer(
     feature_project, requester, model_on, django_capture_on_commit_callbacks
@@ -193,7 +209,9 @@ def test_a_model_trained_on_the_gold_at_publishing_is_as_sure_as_after_a_refit(
     def alone(project):
         return Item.objects.filter(project=project, label_source="model").count()
 
-    assert at_publish.class_prior is None and ModelVersion.objects.filter(n_train=100).count() == 2
+    at_publish.refresh_from_db()
+    assert at_publish.refitted_at is None and at_publish.class_prior is None
+    assert ModelVersion.objects.filter(n_train=100).count() == 2
     assert alone(at_publish) == alone(refitted) > 50
 
 

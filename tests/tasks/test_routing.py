@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from aggregation.jobs import projects_refit_job
 from audit.models import AuditEvent
 from billing.models import LedgerEntry, Movement
 from billing.selectors import ledger_mismatches
@@ -340,3 +341,10 @@ def test_changing_the_stopping_rule_re_decides_the_answered_items(
         )
     assert response.status_code == 200
     assert set(project.items.values_list("status", flat=True)) == {"review"}
+
+    # Had that refit found another one running and left, the periodic pass refits the project.
+    response = api.patch(f"/api/v1/projects/{project.pk}/", {"max_overlap": 3}, format="json")
+    assert response.status_code == 200  # its refit not run: the callbacks are not captured
+    assert set(project.items.values_list("status", flat=True)) == {"review"}
+    projects_refit_job.delay()
+    assert set(project.items.values_list("status", flat=True)) == {"open"}
