@@ -49,6 +49,13 @@ def refit_lock(project_id: int):
                 pass
 
 
+def _refit_came_due(project_id: int) -> bool:
+    """Whether ``refit_every`` answers came in since the last refit. Submits queue a refit once,
+    at the crossing; one queued while a job held the project's lock (a refit, a training) found
+    it taken and left, so the job that held it queues the next refit."""
+    return Project.objects.filter(pk=project_id, answers_since_refit__gte=F("refit_every")).exists()
+
+
 @shared_task(bind=True, acks_late=True, time_limit=1800, **RETRY_ON_DATABASE_ERROR)
 def project_refit_job(self, project_id: int) -> None:
     """Refit one project's worker model, re-decide its items, apply its blocking rules, and
@@ -75,11 +82,7 @@ def project_refit_job(self, project_id: int) -> None:
             standings_apply_rules(project=project)
             if training_due(project=project):
                 project_train(project=project)
-            # Submits queue a refit once per crossing of ``refit_every``; if that many answers
-            # came in while this one ran, the next refit is due now.
-            follow_up = Project.objects.filter(
-                pk=project_id, answers_since_refit__gte=F("refit_every")
-            ).exists()
+            follow_up = _refit_came_due(project_id)
     if follow_up:
         enqueue(project_refit_job, project_id)
 
@@ -102,11 +105,7 @@ def project_train_job(self, project_id: int) -> None:
         project = Project.objects.get(pk=project_id)
         if training_due(project=project):
             project_train(project=project)
-        # A refit queued by submits while this held the lock found it taken and left; the
-        # crossing of ``refit_every`` that queued it does not come again.
-        refit_due = Project.objects.filter(
-            pk=project_id, answers_since_refit__gte=F("refit_every")
-        ).exists()
+        refit_due = _refit_came_due(project_id)
     if refit_due:
         enqueue(project_refit_job, project_id)
 
