@@ -47,7 +47,8 @@ def training_check_due(project: Project, labels: int) -> bool:
     (``aggregation.jobs.project_train_job``, where ``training_due`` decides on every label,
     gold and refits' included): every tenth of the smaller of ``model_min_labels`` and
     ``model_retrain_every``, so the model learns as labels arrive rather than at the next refit,
-    at most a tenth of a training's labels late."""
+    normally at most a tenth of a training's labels late (a check that finds a refit running
+    leaves the project to it)."""
     step = max(1, min(project.model_min_labels, project.model_retrain_every) // 10)
     return labels % step == 0
 
@@ -114,7 +115,7 @@ def project_train(*, project: Project) -> ModelVersion | None:
         training_seconds=float(model.training_seconds_),
     )
     predicted, auto = _vote_and_label(
-        project=project, model=model, version=version, labels=list(labels)
+        project=project, model=model, version=version, class_prior=_vote_prior(project, labels)
     )
     ModelVersion.objects.filter(pk=version.pk).update(
         items_predicted=predicted, items_auto_labeled=auto
@@ -141,16 +142,20 @@ def project_train(*, project: Project) -> ModelVersion | None:
     return version
 
 
+def _vote_prior(project: Project, labels: tuple[str, ...]) -> np.ndarray:
+    """The class prior a new version's votes are weighed with: the last refit's; before any
+    refit (a model trained on the gold at publishing), the shares of the ``labels`` it learned
+    from, one pseudo-label a class, not a uniform prior that would make a vote for a common
+    label look less sure than it is."""
+    if project.class_prior is not None:
+        return project_worker_model(project)[0]
+    counts = np.asarray([labels.count(label) for label in project.labels], float) + 1.0
+    return counts / counts.sum()
+
+
 def _vote_and_label(
-    *, project: Project, model: PreLabeler, version: ModelVersion, labels: list[str]
+    *, project: Project, model: PreLabeler, version: ModelVersion, class_prior: np.ndarray
 ) -> tuple[int, int]:
-    class_prior, _ = project_worker_model(project)
-    if project.class_prior is None:
-        # No refit has estimated the class prior yet (a model trained on the gold at publishing):
-        # the shares of the labels it learned from, one pseudo-label a class, not a uniform
-        # prior that would make a vote for a common label look less sure than it is.
-        counts = np.asarray([labels.count(label) for label in project.labels], float) + 1.0
-        class_prior = counts / counts.sum()
     voter_confusion = np.asarray(version.voter_confusion)
     total_items = Item.objects.filter(project=project).count()
     model_labels = Item.objects.filter(project=project, label_source="model").count()

@@ -117,7 +117,7 @@ def test_the_model_labels_nothing_before_its_first_training_then_labels_what_it_
 def test_the_model_trains_as_labels_arrive_without_waiting_for_a_refit(
     feature_project, make_worker, django_capture_on_commit_callbacks
 ):
-    """Submits count the labels they settle and queue a training check every
+    """Submits count the labels they settle and queue a training check every tenth of
     min(model_min_labels, model_retrain_every) of them: a project whose refits are far apart
     (refit_every 10,000) still gets its first model at 40 labels and the next 60 labels later."""
     with django_capture_on_commit_callbacks(execute=True):
@@ -202,7 +202,7 @@ def test_a_model_trained_on_the_gold_at_publishing_is_as_sure_as_after_a_refit(
         refitted = feature_project(**settings, model_enabled=False)
     gold = list(refitted.items.exclude(gold_label="").values_list("gold_label", flat=True))
     shares = [(gold.count(label) + 1) / (len(gold) + 2) for label in refitted.labels]
-    refitted.__class__.objects.filter(pk=refitted.pk).update(class_prior=shares)
+    Project.objects.filter(pk=refitted.pk).update(class_prior=shares)
     with django_capture_on_commit_callbacks(execute=True):
         project_update(project=refitted, model_enabled=True)
 
